@@ -1,0 +1,1 @@
+"""S2S Arena: blind pairwise listening votes that rank speech-to-speech models."""

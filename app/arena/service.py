@@ -1,0 +1,137 @@
+"""Serving battles and recording votes: the arena's hot path."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from app.arena.pairing import choose_pair
+from app.config import Outcomes, Settings
+from app.db.base import utcnow
+from app.db.models import Battle, Prompt, Rater, Response, SpeechModel, Vote
+from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from app.leaderboard import service as leaderboard
+
+ALLOWED_OUTCOMES = {
+    Outcomes.strict: ("a", "b"),
+    Outcomes.with_tie: ("a", "b", "tie"),
+    Outcomes.with_tie_and_both_bad: ("a", "b", "tie", "both_bad"),
+}
+RECENT_PROMPTS = 50  # a rater is not served a prompt again among their last this many battles
+
+
+def human_rater(session: Session, name: str) -> Rater:
+    """The rater row for a human identity, created on first use (safe under concurrency)."""
+    session.execute(
+        insert(Rater).values(kind="human", name=name, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["kind", "name"])
+    )
+    return session.scalars(select(Rater).where(Rater.kind == "human", Rater.name == name)).one()
+
+
+def candidate_pairs(session: Session) -> list[tuple[int, int]]:
+    """Pairs of active models (lower id first) with ready responses to a common active prompt."""
+    r1, r2 = aliased(Response), aliased(Response)
+    m1, m2 = aliased(SpeechModel), aliased(SpeechModel)
+    rows = session.execute(
+        select(r1.model_id, r2.model_id)
+        .join(r2, and_(r2.prompt_id == r1.prompt_id, r2.model_id > r1.model_id))
+        .join(Prompt, Prompt.id == r1.prompt_id)
+        .join(m1, m1.id == r1.model_id)
+        .join(m2, m2.id == r2.model_id)
+        .where(r1.status == "ready", r2.status == "ready", Prompt.active, m1.active, m2.active)
+        .distinct()
+    )
+    return [(a, b) for a, b in rows]
+
+
+def serve_battle(
+    session: Session, rater: Rater, settings: Settings, rng: random.Random | None = None
+) -> Battle | None:
+    """Pick two models by the pairing strategy and a prompt both answered; record the battle.
+
+    Returns None when no two active models have answered a common prompt yet.
+    """
+    rng = rng or random.SystemRandom()
+    pairs = candidate_pairs(session)
+    if not pairs:
+        return None
+    ratings = leaderboard.current_elo(session)
+    model_x, model_y = choose_pair(pairs, ratings, settings.arena.pairing, rng)
+
+    rx, ry = aliased(Response), aliased(Response)
+    shared = (
+        select(Prompt.id, rx.id, ry.id)
+        .join(rx, and_(rx.prompt_id == Prompt.id, rx.model_id == model_x, rx.status == "ready"))
+        .join(ry, and_(ry.prompt_id == Prompt.id, ry.model_id == model_y, ry.status == "ready"))
+        .where(Prompt.active)
+    )
+    recent = (
+        select(Battle.prompt_id)
+        .where(Battle.rater_id == rater.id)
+        .order_by(Battle.id.desc())
+        .limit(RECENT_PROMPTS)
+    )
+    options = session.execute(shared.where(Prompt.id.not_in(recent.scalar_subquery()))).all()
+    options = options or session.execute(shared).all()
+    prompt_id, response_x, response_y = rng.choice(options)
+
+    sides = [(model_x, response_x), (model_y, response_y)]
+    rng.shuffle(sides)
+    (model_a, response_a), (model_b, response_b) = sides
+    now = utcnow()
+    battle = Battle(
+        token=secrets.token_urlsafe(24),
+        prompt_id=prompt_id,
+        response_a_id=response_a,
+        response_b_id=response_b,
+        model_a_id=model_a,
+        model_b_id=model_b,
+        rater_id=rater.id,
+        served_at=now,
+        expires_at=now + timedelta(minutes=settings.arena.battle_ttl_minutes),
+    )
+    session.add(battle)
+    session.flush()
+    return battle
+
+
+def battle_for(session: Session, token: str, rater: Rater) -> Battle:
+    """The battle behind a token, if it was served to this rater."""
+    battle = session.scalars(select(Battle).where(Battle.token == token)).one_or_none()
+    if battle is None:
+        raise NotFound("this battle does not exist")
+    if battle.rater_id != rater.id:
+        raise Forbidden("this battle was served to someone else")
+    return battle
+
+
+def record_vote(
+    session: Session, token: str, rater: Rater, outcome: str, settings: Settings
+) -> tuple[Battle, Vote]:
+    allowed = ALLOWED_OUTCOMES[settings.arena.outcomes]
+    if outcome not in allowed:
+        raise InvalidInput(f"outcome must be one of: {', '.join(allowed)}")
+    battle = battle_for(session, token, rater)
+    if session.scalar(
+        select(func.count()).select_from(Vote)
+        .where(Vote.battle_id == battle.id, Vote.rater_id == rater.id)
+    ):
+        raise Conflict("you have already voted on this battle")
+    if battle.expires_at < utcnow():
+        raise Gone("this battle has expired; a new one is waiting")
+    vote = Vote(battle_id=battle.id, rater_id=rater.id, outcome=outcome, created_at=utcnow())
+    session.add(vote)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same vote sent twice at once: the database keeps one
+        session.rollback()
+        raise Conflict("you have already voted on this battle") from exc
+    return battle, vote

@@ -1,0 +1,106 @@
+"""Validate uploaded audio and turn it into the arena's one canonical form.
+
+Canonical audio is mono, 16-bit FLAC at `AudioSettings.sample_rate`, with no metadata. WAV,
+FLAC, MP3 and OGG are accepted. Everything that fails to decode, is empty, too long, too big or
+holds non-finite samples is refused with a message that says which file and why.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from app.config import AudioSettings
+from app.errors import InvalidAudio, TooLarge
+
+ACCEPTED_FORMATS = {"WAV", "WAVEX", "FLAC", "MP3", "OGG", "RF64"}
+CANONICAL_FORMAT = "FLAC"
+CANONICAL_SUBTYPE = "PCM_16"
+
+
+@dataclass(frozen=True)
+class CanonicalAudio:
+    data: bytes  # FLAC file bytes
+    sample_rate: int
+    duration_s: float
+
+
+def canonicalise(raw: bytes, settings: AudioSettings, *, name: str = "audio") -> CanonicalAudio:
+    """Decode `raw`, check it, and return it re-encoded in canonical form."""
+    samples, rate = decode(raw, settings, name=name)
+    if rate != settings.sample_rate:
+        samples = soxr.resample(samples, rate, settings.sample_rate, quality="HQ")
+        rate = settings.sample_rate
+    samples = np.clip(samples, -1.0, 1.0)
+    return CanonicalAudio(encode(samples, rate), rate, len(samples) / rate)
+
+
+def decode(raw: bytes, settings: AudioSettings, *, name: str = "audio") -> tuple[np.ndarray, int]:
+    """Decode to mono float32 samples, refusing anything that is not sound audio."""
+    if len(raw) == 0:
+        raise InvalidAudio(f"{name}: the file is empty")
+    if len(raw) > settings.max_bytes:
+        raise TooLarge(
+            f"{name}: the file is {len(raw) / 1e6:.1f} MB; the limit is "
+            f"{settings.max_bytes / 1e6:.1f} MB"
+        )
+    _check_riff_complete(raw, name)
+    try:
+        info = sf.info(io.BytesIO(raw))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise InvalidAudio(
+            f"{name}: not a readable audio file (WAV, FLAC, MP3 or OGG expected)"
+        ) from exc
+    if info.format not in ACCEPTED_FORMATS:
+        raise InvalidAudio(f"{name}: {info.format} audio is not accepted (WAV, FLAC, MP3, OGG)")
+    if info.duration > settings.max_seconds:
+        raise InvalidAudio(
+            f"{name}: {info.duration:.1f} s long; the limit is {settings.max_seconds:.0f} s"
+        )
+    try:
+        samples, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise InvalidAudio(f"{name}: the audio could not be decoded ({exc})") from exc
+    if samples.shape[0] == 0:
+        raise InvalidAudio(f"{name}: the audio holds no samples")
+    if not np.isfinite(samples).all():
+        raise InvalidAudio(f"{name}: the audio holds NaN or infinite samples")
+    if samples.shape[0] / rate > settings.max_seconds:
+        raise InvalidAudio(f"{name}: longer than the limit of {settings.max_seconds:.0f} s")
+    return samples.mean(axis=1, dtype=np.float32), int(rate)
+
+
+def encode(samples: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format=CANONICAL_FORMAT, subtype=CANONICAL_SUBTYPE)
+    return buffer.getvalue()
+
+
+def read_canonical(data: bytes) -> tuple[np.ndarray, int]:
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+    return samples, int(rate)
+
+
+def _check_riff_complete(raw: bytes, name: str) -> None:
+    """libsndfile quietly plays a truncated WAV; refuse one whose data chunk is cut short."""
+    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
+        return
+    endian = "<" if raw[:4] == b"RIFF" else ">"
+    offset = 12
+    while offset + 8 <= len(raw):
+        chunk_id = raw[offset:offset + 4]
+        (size,) = struct.unpack(endian + "I", raw[offset + 4:offset + 8])
+        if chunk_id == b"data":
+            if size != 0xFFFFFFFF and offset + 8 + size > len(raw):
+                missing = offset + 8 + size - len(raw)
+                raise InvalidAudio(
+                    f"{name}: the WAV file is truncated ({missing} bytes of audio data missing)"
+                )
+            return
+        offset += 8 + size + (size & 1)
+    raise InvalidAudio(f"{name}: the WAV file has no audio data (no data chunk)")

@@ -1,0 +1,104 @@
+"""Settings: one pydantic-settings class with the ARENA_ prefix and nested groups.
+
+Flat variables name the deployment (ARENA_DATABASE_URL, ARENA_REDIS_URL, ARENA_PORT,
+ARENA_DATA_DIR, ARENA_ADMIN_TOKEN, ARENA_SECRET_KEY); groups use a double underscore,
+for example ARENA_AUDIO__MAX_SECONDS=60 or ARENA_ARENA__OUTCOMES=with_tie.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-secret-change-me"
+
+
+class Outcomes(StrEnum):
+    """Which verdicts a rater may give. The S2S-Arena paper uses strict win/loss."""
+
+    strict = "strict"  # A or B
+    with_tie = "with_tie"  # A, B or tie
+    with_tie_and_both_bad = "with_tie_and_both_bad"  # A, B, tie or both bad
+
+
+class AudioSettings(BaseModel):
+    max_bytes: int = 25 * 1024 * 1024
+    max_seconds: float = 120.0
+    sample_rate: int = 24_000  # canonical storage rate: every clip is kept mono at this rate
+    max_archive_bytes: int = 500 * 1024 * 1024
+
+
+class ArenaSettings(BaseModel):
+    outcomes: Outcomes = Outcomes.strict
+    pairing: Literal["uniform", "elo_gap"] = "elo_gap"
+    battle_ttl_minutes: int = 120
+    leaderboard_debounce_seconds: float = 1.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ARENA_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    port: int = 8000
+    data_dir: Path = PROJECT_ROOT / ".arena-data"
+    admin_token: str | None = None
+    secret_key: str = DEV_SECRET
+
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    arena: ArenaSettings = Field(default_factory=ArenaSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.database_url:
+            self.database_url = normalise_database_url(self.database_url)
+        if self.environment == "production":
+            if self.secret_key == DEV_SECRET:
+                raise ValueError("ARENA_SECRET_KEY must be set to a random value in production")
+            if not self.admin_token:
+                raise ValueError("ARENA_ADMIN_TOKEN must be set in production")
+        return self
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "ARENA_DATABASE_URL is not set (the `s2s-arena demo` command sets it for the "
+                "embedded Postgres it starts)"
+            )
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("ARENA_REDIS_URL is not set")
+        return self.redis_url
+
+
+def normalise_database_url(url: str) -> str:
+    """Point postgres:// and postgresql:// URLs at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,4 @@
+from app.db.base import Base
+from app.db import models
+
+__all__ = ["Base", "models"]

@@ -1,0 +1,56 @@
+"""One engine per process (built lazily, rebuilt after a fork) and one session per unit of work."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import get_settings
+
+_engine: Engine | None = None
+_engine_pid: int | None = None
+_factory: sessionmaker[Session] | None = None
+
+
+def get_engine() -> Engine:
+    global _engine, _engine_pid, _factory
+    if _engine is None or _engine_pid != os.getpid():
+        settings = get_settings()
+        _engine = create_engine(
+            settings.require_database_url(), pool_pre_ping=True, pool_size=10, max_overflow=10
+        )
+        _engine_pid = os.getpid()
+        _factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def dispose_engine() -> None:
+    """Forget the engine; used after a fork (Celery's worker_process_init) and in tests."""
+    global _engine, _engine_pid, _factory
+    if _engine is not None and _engine_pid == os.getpid():
+        _engine.dispose()
+    _engine = _engine_pid = _factory = None
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _factory is not None
+    return _factory()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits at the end of the block and rolls back on error."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,95 @@
+"""The web application: JSON API under /api/v1, pages, health checks."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from app.arena import pages as arena_pages
+from app.config import PROJECT_ROOT
+from app.datasets import api as datasets_api
+from app.errors import ArenaError
+from app.health import router as health_router
+from app.leaderboard import api as leaderboard_api
+from app.leaderboard import pages as leaderboard_pages
+from app.speech_models import api as models_api
+from app.web import VisitorCookieMiddleware, is_htmx, templates
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="S2S Arena",
+        description="Blind pairwise listening votes that rank speech-to-speech models. "
+        "Admin endpoints take `Authorization: Bearer $ARENA_ADMIN_TOKEN`.",
+        version="0.1.0",
+    )
+    app.add_middleware(VisitorCookieMiddleware)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    for router in (health_router, models_api.router, datasets_api.router,
+                   leaderboard_api.router, arena_pages.router, leaderboard_pages.router):
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/arena")
+
+    app.add_exception_handler(ArenaError, _arena_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+def _error_response(request: Request, status: int, code: str, message: str,
+                    detail: object | None = None) -> Response:
+    if is_htmx(request):
+        # htmx swaps error bodies into #flash (see the responseHandling config in base.html).
+        response = templates.TemplateResponse(
+            request, "partials/flash.html", {"message": message}, status_code=status
+        )
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    body: dict[str, object] = {"error": code, "message": message}
+    if detail is not None:
+        body["detail"] = detail
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _arena_error(request: Request, exc: ArenaError) -> Response:
+    return _error_response(request, exc.status_code, exc.code, exc.message, exc.detail)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required field is missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{where}: {message}" if where else message)
+    return _error_response(request, 422, "invalid_input", "; ".join(problems), detail=problems)
+
+
+app = create_app()

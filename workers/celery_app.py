@@ -1,0 +1,33 @@
+"""The Celery application: Redis broker, one queue per kind of work."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from app.config import get_settings
+
+settings = get_settings()
+
+celery_app = Celery("s2s_arena", broker=settings.redis_url, include=["workers.leaderboard"])
+celery_app.conf.update(
+    task_default_queue="default",
+    task_routes={"leaderboard.*": {"queue": "leaderboard"}},
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    broker_transport_options={"visibility_timeout": 3600},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    """Each forked worker process builds its own database engine and Redis client."""
+    from app.db.session import dispose_engine
+    from app.redis_client import reset_redis
+
+    dispose_engine()
+    reset_redis()
