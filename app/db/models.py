@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    JSON,
     DateTime,
     Float,
     ForeignKey,
@@ -211,5 +212,5 @@ class LeaderboardSnapshot(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     max_vote_id: Mapped[int] = mapped_column(BigInteger, default=0)
     vote_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # JSON keeps the key order
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

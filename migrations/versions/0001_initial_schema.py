@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('params', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('max_vote_id', sa.BigInteger(), nullable=False),
     sa.Column('vote_count', sa.BigInteger(), nullable=False),
-    sa.Column('payload', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leaderboard_snapshots'))
     )

@@ -1,0 +1,276 @@
+"""Test fixtures: a real Postgres, a real Redis and, where needed, real Celery workers.
+
+The servers named by ARENA_DATABASE_URL / ARENA_REDIS_URL are used when set (`make test` sets
+them when local servers answer); otherwise embedded servers are started from their wheels.
+Each test session gets its own freshly migrated database; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+import soundfile as sf
+from sqlalchemy import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+TABLES = ("votes", "battles", "responses", "raters", "prompts", "speech_models", "jobs",
+          "leaderboard_snapshots")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """URLs of a fresh test database and a Redis database, on real servers."""
+    from app.config import normalise_database_url
+    from app.embedded import start_postgres, start_redis
+
+    stops = []
+    base_db = os.environ.get("ARENA_DATABASE_URL")
+    if base_db:
+        url = make_url(normalise_database_url(base_db))
+        name = f"arena_test_{os.getpid()}"
+        admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        stops.append(drop)
+        database_url = url.set(database=name).render_as_string(hide_password=False)
+    else:
+        postgres = start_postgres(tmp_path_factory.mktemp("pg") / "data", database="arena_test")
+        stops.append(postgres.stop)
+        database_url = postgres.url
+    base_redis = os.environ.get("ARENA_REDIS_URL")
+    if base_redis:
+        redis_url = base_redis.rsplit("/", 1)[0] + "/15"
+    else:
+        redis = start_redis(tmp_path_factory.mktemp("redis"))
+        stops.append(redis.stop)
+        redis_url = redis.url
+    yield {"database_url": database_url, "redis_url": redis_url}
+    for stop in reversed(stops):
+        stop()
+
+
+@pytest.fixture(scope="session")
+def arena_env(servers, tmp_path_factory) -> dict[str, str]:
+    """Point this process (and the processes it starts) at the test servers, and migrate."""
+    from app.config import get_settings
+    from app.db.migrate import upgrade_to_head
+    from app.db.session import dispose_engine
+    from app.redis_client import reset_redis
+
+    env = {
+        "ARENA_ENVIRONMENT": "test",
+        "ARENA_DATABASE_URL": servers["database_url"],
+        "ARENA_REDIS_URL": servers["redis_url"],
+        "ARENA_DATA_DIR": str(tmp_path_factory.mktemp("arena-data")),
+        "ARENA_ADMIN_TOKEN": ADMIN_TOKEN,
+        "ARENA_SECRET_KEY": "test-secret-key",
+        "ARENA_ARENA__LEADERBOARD_DEBOUNCE_SECONDS": "0.2",
+    }
+    os.environ.update(env)
+    get_settings.cache_clear()
+    dispose_engine()
+    reset_redis()
+    upgrade_to_head(servers["database_url"])
+    return env
+
+
+@pytest.fixture(autouse=True)
+def clean_state(request) -> Iterator[None]:
+    """Empty tables and Redis before each test that touches the arena."""
+    if "arena_env" not in request.fixturenames and not any(
+        name in request.fixturenames for name in ("client", "db", "live_server", "worker")
+    ):
+        yield
+        return
+    request.getfixturevalue("arena_env")
+    from app.config import get_settings
+    from app.db.session import get_engine
+    from app.redis_client import get_redis
+
+    get_settings.cache_clear()
+    with get_engine().begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    get_redis().flushdb()
+    shutil.rmtree(get_settings().audio_dir, ignore_errors=True)
+    yield
+
+
+@pytest.fixture
+def db(arena_env):
+    from app.db.session import new_session
+
+    session = new_session()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(arena_env):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def _wait_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(arena_env) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process consuming every queue."""
+    env = os.environ | arena_env
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+         "--queues", "default,leaderboard", "--concurrency", "2", "--loglevel", "WARNING",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        env=env, cwd=ROOT,
+    )
+    from workers.celery_app import celery_app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the Celery worker exited during start-up")
+        if celery_app.control.ping(timeout=0.5):
+            break
+    else:
+        raise RuntimeError("the Celery worker did not answer a ping within 60 s")
+    yield process
+    _stop(process)
+
+
+@pytest.fixture(scope="session")
+def live_server(arena_env) -> Iterator[str]:
+    """The web app served by a real uvicorn process."""
+    port = free_port()
+    env = os.environ | arena_env
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(url + "/healthz", process)
+    yield url
+    _stop(process)
+
+
+# --- audio and bundles made in tests ---------------------------------------------------
+
+
+def tone(seconds: float = 1.0, rate: int = 16_000, freq: float = 220.0, fmt: str = "WAV",
+         subtype: str | None = "PCM_16") -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = 0.3 * np.sin(2 * np.pi * freq * t)
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def make_zip(files: dict[str, bytes | str], top: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(top + name, content)
+    return buffer.getvalue()
+
+
+def prompt_line(key: str, **fields) -> dict:
+    line = {"id": key, "audio": f"audio/{key}.wav", "text": f"Spoken prompt {key}",
+            "task": "Rhythm control", "category": "education", "language": "en",
+            "level": "L3", "domain": "education"}
+    line.update(fields)
+    return line
+
+
+def dataset_zip(keys: list[str], **overrides) -> bytes:
+    lines = [prompt_line(k, **overrides) for k in keys]
+    files: dict[str, bytes | str] = {"manifest.jsonl": "\n".join(json.dumps(l) for l in lines)}
+    for i, key in enumerate(keys):
+        files[f"audio/{key}.wav"] = tone(1.0, freq=200 + 10 * i)
+    return make_zip(files)
+
+
+def responses_zip(keys: list[str], freq: float = 330.0) -> bytes:
+    lines = [{"prompt_id": k, "audio": f"{k}.wav", "transcript": f"answer to {k}"} for k in keys]
+    files: dict[str, bytes | str] = {"manifest.jsonl": "\n".join(json.dumps(l) for l in lines)}
+    for key in keys:
+        files[f"{key}.wav"] = tone(1.5, freq=freq)
+    return make_zip(files)
+
+
+def stored_files(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.is_file()) if Path(root).exists() else []
+
+
+@pytest.fixture
+def seeded(client):
+    """Three prompts and three models, each with a response to every prompt."""
+    keys = ["p1", "p2", "p3"]
+    reply = client.post("/api/v1/datasets", headers=ADMIN, data={"name": "seed"},
+                        files={"file": ("seed.zip", dataset_zip(keys), "application/zip")})
+    assert reply.status_code == 201, reply.text
+    models = []
+    for i, name in enumerate(["alpha", "beta", "gamma"]):
+        created = client.post("/api/v1/models", headers=ADMIN,
+                              json={"name": name, "organisation": f"Org {i}"})
+        assert created.status_code == 201, created.text
+        model = created.json()
+        upload = client.post(f"/api/v1/models/{model['id']}/responses", headers=ADMIN,
+                             files={"file": ("r.zip", responses_zip(keys, 300 + 50 * i),
+                                             "application/zip")})
+        assert upload.status_code == 201, upload.text
+        models.append(model)
+    return {"prompts": keys, "models": models}
