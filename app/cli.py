@@ -17,11 +17,20 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.config import get_settings
+
+    get_settings().require_redis_url()
+    get_settings().require_database_url()
+
     uvicorn.run("app.main:app", host=args.host, port=args.port, proxy_headers=True)
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+
+    get_settings().require_redis_url()
+    get_settings().require_database_url()
     from workers.celery_app import celery_app
 
     celery_app.worker_main(["worker", "--queues", args.queues, "--concurrency",
@@ -94,12 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     imp.set_defaults(run=_import_dataset)
 
     args = parser.parse_args(argv)
+    from app.config import ConfigurationError
     from app.errors import ArenaError
 
     try:
         return args.run(args)
     except ArenaError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -20,6 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-secret-change-me"
 
 
+class ConfigurationError(RuntimeError):
+    """A setting the arena needs is missing or wrong."""
+
+
 class Outcomes(StrEnum):
     """Which verdicts a rater may give. The S2S-Arena paper uses strict win/loss."""
 
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "ARENA_DATABASE_URL is not set (the `s2s-arena demo` command sets it for the "
                 "embedded Postgres it starts)"
             )
@@ -83,7 +87,10 @@ class Settings(BaseSettings):
 
     def require_redis_url(self) -> str:
         if not self.redis_url:
-            raise RuntimeError("ARENA_REDIS_URL is not set")
+            raise ConfigurationError(
+                "ARENA_REDIS_URL is not set (the `s2s-arena demo` command sets it for the "
+                "embedded Redis it starts)"
+            )
         return self.redis_url
 
 

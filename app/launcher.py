@@ -7,8 +7,10 @@ Celery worker and uvicorn as child processes. Ctrl-C stops everything it started
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from app.config import get_settings, new_token
+from app.config import ConfigurationError, get_settings, new_token
 
 
 def _persisted_secret(path: Path) -> str:
@@ -58,23 +60,43 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
+def _claim(data_dir: Path, host: str, port: int):
+    """Refuse to start twice on one data directory or on a port already taken."""
+    lock = open(data_dir / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ConfigurationError(
+            f"another `s2s-arena demo` is already running on {data_dir} "
+            "(stop it, or set ARENA_DATA_DIR to another directory)"
+        ) from None
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            lock.close()
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (set ARENA_PORT to another port)"
+            ) from None
+    return lock
+
+
 def run_demo(*, host: str, port: int, load_demo_data: bool = True, worker_concurrency: int = 2) -> int:
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    interrupted = False
-
+    lock = _claim(data_dir, host, port)
     def on_signal(signum, frame):  # noqa: ARG001
-        nonlocal interrupted
-        interrupted = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     with ExitStack() as stack:
+        stack.callback(lock.close)
         env = dict(os.environ)
         env["ARENA_DATA_DIR"] = str(data_dir)
         if settings.database_url:
-            print(f"Postgres: using ARENA_DATABASE_URL", flush=True)
+            print("Postgres: using ARENA_DATABASE_URL", flush=True)
         else:
             from app.embedded import start_postgres
 
@@ -149,4 +171,3 @@ def run_demo(*, host: str, port: int, load_demo_data: bool = True, worker_concur
         except KeyboardInterrupt:
             print("\nStopping...", flush=True)
             return 0
-    return 0 if not interrupted else 0

@@ -8,12 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.arena import pages as arena_pages
 from app.config import PROJECT_ROOT
 from app.datasets import api as datasets_api
 from app.errors import ArenaError
 from app.health import router as health_router
+from app.jobs import api as jobs_api
 from app.leaderboard import api as leaderboard_api
 from app.leaderboard import pages as leaderboard_pages
 from app.speech_models import api as models_api
@@ -46,7 +48,8 @@ def create_app() -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for router in (health_router, models_api.router, datasets_api.router,
-                   leaderboard_api.router, arena_pages.router, leaderboard_pages.router):
+                   leaderboard_api.router, jobs_api.router, arena_pages.router,
+                   leaderboard_pages.router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
@@ -55,6 +58,7 @@ def create_app() -> FastAPI:
 
     app.add_exception_handler(ArenaError, _arena_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
 
 
@@ -79,9 +83,25 @@ async def _arena_error(request: Request, exc: ArenaError) -> Response:
     return _error_response(request, exc.status_code, exc.code, exc.message, exc.detail)
 
 
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    message = {404: "there is nothing at this address",
+               405: f"{request.method} is not allowed here"}.get(exc.status_code, str(exc.detail))
+    response = _error_response(request, exc.status_code,
+                               HTTP_CODES.get(exc.status_code, "http_error"), message)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     problems = []
     for error in exc.errors():
+        if error["type"] == "json_invalid":
+            problems.append("the request body is not valid JSON")
+            continue
         where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":

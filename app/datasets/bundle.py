@@ -22,6 +22,14 @@ class Bundle(Protocol):
 
     def manifest_lines(self) -> list[tuple[int, dict[str, Any]]]: ...
     def read(self, relative: str, *, max_bytes: int) -> bytes: ...
+    def locate(self, number: int) -> str:
+        """How an error names the place of manifest line `number` ("line 3: ")."""
+        ...
+
+
+class _ManifestLines:
+    def locate(self, number: int) -> str:
+        return f"line {number}: "
 
 
 def parse_manifest(text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -49,7 +57,7 @@ def _clean_relative(relative: str) -> str:
     return path
 
 
-class FolderBundle:
+class FolderBundle(_ManifestLines):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.name = self.root.name
@@ -68,7 +76,7 @@ class FolderBundle:
         return path.read_bytes()
 
 
-class ZipBundle:
+class ZipBundle(_ManifestLines):
     """A zip with manifest.jsonl at its root or inside its single top-level folder."""
 
     def __init__(self, data: bytes, name: str) -> None:

@@ -33,15 +33,15 @@ class PromptLine(BaseModel):
     task: str = Text200
     level: str
     domain: str
-    category: str | None = None
+    category: str | None = Field(default=None, max_length=200)
     task_description: str | None = None
-    language: str = "en"
+    language: str = Field(default="en", min_length=1, max_length=32)
     text_cn: str | None = None
-    emotion: str | None = None
-    sarcasm: str | None = None
-    age: str | None = None
-    gender: str | None = None
-    contrast_group: str | None = None
+    emotion: str | None = Field(default=None, max_length=64)
+    sarcasm: str | None = Field(default=None, max_length=64)
+    age: str | None = Field(default=None, max_length=64)
+    gender: str | None = Field(default=None, max_length=64)
+    contrast_group: str | None = Field(default=None, max_length=200)
 
     @field_validator("level", mode="before")
     @classmethod

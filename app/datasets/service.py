@@ -54,7 +54,7 @@ def import_dataset(
             clip = canonicalise(bundle.read(line.audio, max_bytes=audio.max_bytes), audio,
                                 name=line.audio)
         except ArenaError as exc:
-            exc.message = f"line {number}: {exc.message}"
+            exc.message = bundle.locate(number) + exc.message
             raise
         session.add(
             Prompt(
@@ -98,7 +98,7 @@ def import_responses(
             clip = canonicalise(bundle.read(line.audio, max_bytes=audio.max_bytes), audio,
                                 name=line.audio)
         except ArenaError as exc:
-            exc.message = f"line {number}: {exc.message}"
+            exc.message = bundle.locate(number) + exc.message
             raise
         session.add(
             Response(

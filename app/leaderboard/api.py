@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from app.db.models import Job
 from app.deps import AdminAuth, SessionDep
+from app.jobs import service as jobs
 from app.leaderboard import service
 
 router = APIRouter(prefix="/api/v1", tags=["leaderboard"])
@@ -22,23 +22,10 @@ def get_leaderboard(session: SessionDep) -> dict[str, Any]:
 
 @router.post("/leaderboard/recompute", status_code=status.HTTP_202_ACCEPTED,
              dependencies=[AdminAuth])
-def recompute(session: SessionDep) -> dict[str, Any]:
-    """Recompute the leaderboard from the whole log now, and return the new snapshot."""
-    snapshot = service.compute_elo(session)
+def recompute(session: SessionDep) -> dict[str, int]:
+    """Recompute the leaderboard from the whole vote log in a worker; follow the job at
+    GET /api/v1/jobs/{job_id}."""
+    job = jobs.create(session, "leaderboard_recompute", total=1)
     session.commit()
-    return service.as_json(snapshot)
-
-
-@router.get("/jobs/{job_id}", dependencies=[AdminAuth])
-def get_job(job_id: int, session: SessionDep) -> dict[str, Any]:
-    from app.errors import NotFound
-
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"no job with id {job_id}")
-    return {
-        "id": job.id, "kind": job.kind, "status": job.status, "total": job.total,
-        "done": job.done, "failed": job.failed, "pending": job.total - job.done - job.failed,
-        "errors": job.errors, "created_at": job.created_at.isoformat(),
-        "updated_at": job.updated_at.isoformat(),
-    }
+    service.enqueue_recompute(job.id)
+    return {"job_id": job.id}

@@ -106,6 +106,12 @@ def as_json(snapshot: LeaderboardSnapshot) -> dict[str, Any]:
     }
 
 
+def enqueue_recompute(job_id: int) -> None:
+    from workers.celery_app import celery_app
+
+    celery_app.send_task("leaderboard.recompute", args=[job_id], queue="leaderboard")
+
+
 def schedule_refresh(debounce_seconds: float) -> None:
     """Ask a worker to recompute soon. Many votes within the debounce window share one task:
     the task clears the pending flag before it reads the log, so no committed vote is missed."""

@@ -14,7 +14,12 @@ from app.db.models import Prompt, Response
 from app.deps import AdminAuth, SessionDep, SettingsDep, StorageDep
 from app.errors import Conflict, InvalidInput
 from app.speech_models import service
-from app.speech_models.schemas import SpeechModelCreate, SpeechModelRead, SpeechModelUpdate
+from app.speech_models.schemas import (
+    ResponseRead,
+    SpeechModelCreate,
+    SpeechModelRead,
+    SpeechModelUpdate,
+)
 from app.uploads import read_upload
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], dependencies=[AdminAuth])
@@ -87,17 +92,18 @@ async def upload_responses(
     return result
 
 
-@router.get("/{model_id}/responses")
-def list_responses(model_id: int, session: SessionDep) -> list[dict]:
+@router.get("/{model_id}/responses", response_model=list[ResponseRead])
+def list_responses(model_id: int, session: SessionDep) -> list[ResponseRead]:
+    """The model's responses, by prompt id."""
     service.get(session, model_id)
     rows = session.execute(
-        select(Prompt.key, Response.status, Response.duration_s, Response.transcript,
-               Response.error, Response.source)
+        select(Prompt.key.label("prompt_id"), Response.status, Response.duration_s,
+               Response.transcript, Response.source, Response.error, Response.created_at)
         .join(Prompt, Prompt.id == Response.prompt_id)
         .where(Response.model_id == model_id)
         .order_by(Prompt.key)
     )
-    return [dict(row._mapping) | {"prompt_id": row.key} for row in rows]
+    return [ResponseRead(**row._mapping) for row in rows]
 
 
 class SingleClip:
@@ -113,3 +119,6 @@ class SingleClip:
 
     def read(self, relative: str, *, max_bytes: int) -> bytes:
         return self.data
+
+    def locate(self, number: int) -> str:
+        return ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUPPORTED_SAMPLE_RATES = (8_000, 16_000, 22_050, 22_500, 24_000, 32_000, 44_100, 48_000)
 
@@ -58,6 +58,22 @@ class SpeechModelUpdate(BaseModel):
     access: Literal["open", "closed"] | None = None
     description: Annotated[str | None, Field(max_length=5000)] = None
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _active_is_true_or_false(self) -> "SpeechModelUpdate":
+        if "active" in self.model_fields_set and self.active is None:
+            raise ValueError("active must be true or false")
+        return self
+
+
+class ResponseRead(BaseModel):
+    prompt_id: str
+    status: str
+    duration_s: float | None
+    transcript: str | None
+    source: str
+    error: str | None
+    created_at: datetime
 
 
 class SpeechModelRead(BaseModel):

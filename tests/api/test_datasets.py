@@ -56,6 +56,8 @@ BAD_MANIFESTS = [
     ({"level": "L5"}, "level 'L5' is not one of L1, L2, L3, L4"),
     ({"domain": "sports"}, "domain 'sports' is not one of"),
     ({"text": None}, "text"),
+    ({"emotion": "x" * 65}, "emotion: String should have at most 64 characters"),
+    ({"language": ""}, "language"),
 ]
 
 
@@ -159,7 +161,8 @@ def test_bad_responses_are_refused_and_leave_nothing(client, db, arena_env):
     unknown = upload(files={"file": ("r.zip", responses_zip(["q1", "nope"]), "application/zip")})
     assert unknown.status_code == 422 and "no prompt with id: nope" in unknown.json()["message"]
     not_audio = upload(data={"prompt_id": "q1"}, files={"file": ("a.wav", b"hello" * 50, "audio/wav")})
-    assert not_audio.status_code == 422 and "not a readable audio file" in not_audio.json()["message"]
+    assert not_audio.json()["message"] == (
+        "a.wav: not a readable audio file (WAV, FLAC, MP3 or OGG expected)")
     empty = upload(data={"prompt_id": "q1"}, files={"file": ("a.wav", b"", "audio/wav")})
     assert empty.status_code == 422 and "empty" in empty.json()["message"]
     no_prompt = upload(files={"file": ("a.wav", tone(), "audio/wav")})

@@ -43,8 +43,31 @@ def test_bad_model_fields_get_a_readable_error(client):
         ({"name": "x", "input_sample_rate": 12345}, "12345 Hz is not supported"),
         ({"name": "x", "adapter": {"kind": "telepathy"}}, "telepathy"),
         ({"name": "x", "colour": "red"}, "colour: unknown field"),
+        ('{"name": ', "not valid JSON"),
     ]:
-        reply = client.post("/api/v1/models", headers=ADMIN, json=body)
+        if isinstance(body, str):
+            reply = client.post("/api/v1/models", content=body,
+                                headers=ADMIN | {"Content-Type": "application/json"})
+        else:
+            reply = client.post("/api/v1/models", headers=ADMIN, json=body)
         assert reply.status_code == 422, body
         assert words in reply.json()["message"], reply.json()
     assert client.get("/api/v1/models", headers=ADMIN).json() == []
+
+
+def test_active_must_be_true_or_false(client):
+    model = client.post("/api/v1/models", headers=ADMIN, json={"name": "m"}).json()
+    reply = client.patch(f"/api/v1/models/{model['id']}", headers=ADMIN, json={"active": None})
+    assert reply.status_code == 422 and "active must be true or false" in reply.json()["message"]
+    cleared = client.patch(f"/api/v1/models/{model['id']}", headers=ADMIN,
+                           json={"organisation": None})
+    assert cleared.status_code == 200 and cleared.json()["active"] is True
+    missing = client.patch("/api/v1/models/999", headers=ADMIN, json={"active": False})
+    assert missing.status_code == 404 and "no model with id 999" in missing.json()["message"]
+
+
+def test_unknown_addresses_answer_in_the_error_shape(client):
+    assert client.get("/api/v1/nothing-here").json() == {
+        "error": "not_found", "message": "there is nothing at this address"}
+    wrong_method = client.delete("/api/v1/leaderboard")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"

@@ -147,9 +147,24 @@ def test_the_leaderboard_lists_every_active_model_before_any_vote(client, seeded
     assert page.status_code == 200 and 'data-model="alpha"' in page.text
 
 
-def test_recompute_on_demand(client, seeded):
+def test_recompute_on_demand_is_a_job_run_by_the_worker(client, seeded, worker, db):
+    from app.leaderboard.service import compute_elo
+
+    compute_elo(db)  # a snapshot from before the vote
+    db.commit()
     token = battle_token(client.get("/arena").text)
-    client.post(f"/arena/battles/{token}/vote", data={"outcome": "b"})
+    db.execute(text("INSERT INTO votes (battle_id, rater_id, outcome, created_at) "
+                    "SELECT id, rater_id, 'b', now() FROM battles"))  # a vote that scheduled nothing
+    db.commit()
+    assert client.get("/api/v1/leaderboard").json()["votes"] == 0
     assert client.post("/api/v1/leaderboard/recompute").status_code == 401
-    board = client.post("/api/v1/leaderboard/recompute", headers=ADMIN).json()
-    assert board["votes"] == 1 and board["max_vote_id"] >= 1
+    started = client.post("/api/v1/leaderboard/recompute", headers=ADMIN)
+    assert started.status_code == 202
+    job_url = f"/api/v1/jobs/{started.json()['job_id']}"
+    deadline = time.monotonic() + 15
+    while (job := client.get(job_url, headers=ADMIN).json())["status"] != "done":
+        assert job["status"] in ("pending", "running") and time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (job["total"], job["done"], job["failed"], job["pending"]) == (1, 1, 0, 0)
+    assert client.get("/api/v1/leaderboard").json()["votes"] == 1
+    assert client.get("/api/v1/jobs/999", headers=ADMIN).status_code == 404
