@@ -14,7 +14,7 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Interpreters tried in order; the first that exists and is >= 3.11 is used.
-PYTHON_CANDIDATES ?= python3.13 python3.12 python3.11 python3
+PYTHON_CANDIDATES ?= python3.12 python3.11 python3 python3.13
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
