@@ -72,6 +72,9 @@ def _claim(data_dir: Path, host: str, port: int):
             "(stop it, or set ARENA_DATA_DIR to another directory)"
         ) from None
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn does: a port whose old connections linger in TIME_WAIT after a restart is
+        # free to serve on; only a live listener makes the bind fail.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
