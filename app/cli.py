@@ -73,6 +73,64 @@ def _import_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaderboard(args: argparse.Namespace) -> int:
+    import json
+    from collections import Counter
+
+    from app.ratings import board, logs
+    from app.ratings.elo import online_elo
+
+    log = logs.read_log(args.file)
+    votes = logs.select_votes(log, domain=args.domain, level=args.level, task=args.task,
+                              language=args.language, dataset=args.dataset, rater=args.rater,
+                              anony=True if args.anony_only else None)
+    counts = Counter((v.model_a, v.model_b, v.outcome) for v in votes)
+    models = sorted({m for v in log.votes for m in (v.model_a, v.model_b)})
+    table = board.build(
+        [(a, b, o, n) for (a, b, o), n in counts.items()],
+        online_elo((v.model_a, v.model_b, v.outcome) for v in votes),
+        models=models, names={m: m for m in models}, rounds=args.rounds, seed=args.seed,
+        min_votes=args.min_votes, recipe=args.recipe,
+    )
+    table["format"] = log.format
+    table["dropped_self_battles"] = log.dropped_self_battles
+    table["params"] = {"rounds": args.rounds, "seed": args.seed, "min_votes": args.min_votes,
+                       "recipe": args.recipe}
+    if args.json:
+        for entry in table["models"]:
+            entry.pop("id")
+        print(json.dumps(table, indent=2, ensure_ascii=False))
+    else:
+        print(_format_table(table))
+    return 0
+
+
+def _format_table(table: dict) -> str:
+    lines = [f"{'rank':>4}  {'model':<36} {'rating':>7} {'95% CI':>13} {'elo':>7} "
+             f"{'W':>5} {'L':>5} {'T':>5} {'matches':>7} {'win rate':>8}"]
+    for m in table["models"]:
+        rank = str(m["rank_ub"]) if m["rank_ub"] else "-"
+        ci = f"{m['ci_lower']:.0f}-{m['ci_upper']:.0f}" if m["ci_lower"] is not None else ""
+        name = m["name"] + (" (provisional)" if m["provisional"] else "")
+        lines.append(f"{rank:>4}  {name:<36} {m['rating']:>7.1f} {ci:>13} {m['elo']:>7.1f} "
+                     f"{m['wins']:>5g} {m['losses']:>5g} {m['ties']:>5g} {m['matches']:>7} "
+                     f"{100 * m['win_rate']:>7.1f}%")
+    mean, sd = table["stability"]["spearman_mean"], table["stability"]["spearman_sd"]
+    lines.append("")
+    lines.append(f"{table['votes']} votes ({table['format']} log); Bradley-Terry"
+                 + (f" with the {table['params']['recipe']} recipe" if table["params"]["recipe"] else "")
+                 + f", {table['params']['rounds']} bootstrap rounds, seed {table['params']['seed']}")
+    if mean is not None:
+        lines.append(f"ranking stability (Spearman, point vs bootstrap): {mean:.2f} ± {sd:.2f}")
+    if table["dropped_self_battles"]:
+        lines.append(f"left out: {table['dropped_self_battles']} battle(s) of a model against itself")
+    if not table["connected"]:
+        lines.append("warning: these models form groups that never met in a vote; ratings are "
+                     "comparable only within a group:")
+        lines += [f"  - {', '.join(group)}" for group in table["components"]]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="s2s-arena", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,16 +160,36 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--name", default=None)
     imp.set_defaults(run=_import_dataset)
 
+    board = commands.add_parser(
+        "leaderboard", help="print the leaderboard of a vote log file (no server needed)",
+        description="Read a vote log (our JSONL export, Chatbot Arena's battle JSON, or Talk "
+        "Arena's TinyDB dump) and print its leaderboard.")
+    board.add_argument("file", type=Path)
+    board.add_argument("--json", action="store_true", help="print the API's JSON shape")
+    board.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
+    board.add_argument("--seed", type=int, default=0)
+    board.add_argument("--min-votes", type=int, default=20,
+                       help="fewer votes: provisional, not ranked (default 20)")
+    board.add_argument("--recipe", choices=["chatbot-arena"], default=None,
+                       help="the L2-penalised logistic regression Chatbot Arena published with")
+    for name in ("domain", "level", "task", "language", "dataset"):
+        board.add_argument(f"--{name}", default=None)
+    board.add_argument("--rater", default="all", help='"all", "human" or a judge\'s name')
+    board.add_argument("--anony-only", action="store_true",
+                       help="Chatbot Arena logs: only the anonymous battles")
+    board.set_defaults(run=_leaderboard)
+
     args = parser.parse_args(argv)
     from app.config import ConfigurationError
     from app.errors import ArenaError
+    from app.ratings.logs import LogError
 
     try:
         return args.run(args)
     except ArenaError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    except ConfigurationError as exc:
+    except (ConfigurationError, LogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -46,6 +46,13 @@ class ArenaSettings(BaseModel):
     leaderboard_debounce_seconds: float = 1.0
 
 
+class LeaderboardSettings(BaseModel):
+    bootstrap_rounds: int = Field(default=1000, ge=0, le=100_000)
+    seed: int = 0
+    min_votes: int = Field(default=20, ge=0)  # fewer: shown as provisional, not ranked
+    ridge: float = Field(default=1e-4, gt=0)  # keeps a model that never won (or lost) finite
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ARENA_", env_nested_delimiter="__", extra="ignore"
@@ -61,6 +68,7 @@ class Settings(BaseSettings):
 
     audio: AudioSettings = Field(default_factory=AudioSettings)
     arena: ArenaSettings = Field(default_factory=ArenaSettings)
+    leaderboard: LeaderboardSettings = Field(default_factory=LeaderboardSettings)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

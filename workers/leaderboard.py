@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from app.config import get_settings
 from app.db.models import Job
 from app.db.session import session_scope
 from app.leaderboard import service
@@ -9,10 +10,12 @@ from workers.celery_app import celery_app
 
 @celery_app.task(name="leaderboard.refresh")
 def refresh() -> int:
-    """Recompute the leaderboard from the vote log and store a snapshot (debounced after votes)."""
+    """Recompute the standard slices from the vote log (debounced after votes)."""
     get_redis().delete(service.REFRESH_PENDING_KEY)  # votes after this point schedule anew
     with session_scope() as session:
-        return service.compute_elo(session).max_vote_id
+        snapshots = service.compute(session, service.standard_slices(session),
+                                    get_settings().leaderboard)
+        return snapshots[0].max_vote_id
 
 
 @celery_app.task(name="leaderboard.recompute")
@@ -25,10 +28,12 @@ def recompute(job_id: int) -> None:
         job.status = "running"
     try:
         with session_scope() as session:
-            snapshot = service.compute_elo(session)
+            snapshots = service.compute(session, service.standard_slices(session),
+                                        get_settings().leaderboard)
             job = session.get(Job, job_id)
             job.status, job.done = "done", 1
-            job.params = {**job.params, "max_vote_id": snapshot.max_vote_id}
+            job.params = {**job.params, "max_vote_id": snapshots[0].max_vote_id,
+                          "slices": [s.slice_key for s in snapshots]}
     except Exception as exc:
         with session_scope() as session:
             job = session.get(Job, job_id)

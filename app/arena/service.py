@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from app.arena.pairing import choose_pair
+from app.arena.pairing import PairingState, choose_pair
 from app.config import Outcomes, Settings
 from app.db.base import utcnow
 from app.db.models import Battle, Prompt, Rater, Response, SpeechModel, Vote
@@ -52,6 +52,26 @@ def candidate_pairs(session: Session) -> list[tuple[int, int]]:
     return [(a, b) for a, b in rows]
 
 
+def pairing_state(session: Session) -> PairingState:
+    """What the pairing strategies know, from the newest overall leaderboard snapshot: each
+    model's Bradley–Terry rating, its spread (the 95% interval's width over 2·1.96), its votes,
+    and the votes of every pair."""
+    payload = leaderboard.current_payload(session)
+    if not payload:
+        return PairingState()
+    entries = payload["models"]
+    ids = [entry["id"] for entry in entries]
+    battles = payload["matrix"]["battles"]
+    return PairingState(
+        ratings={e["id"]: e["rating"] for e in entries},
+        spread={e["id"]: (e["ci_upper"] - e["ci_lower"]) / (2 * 1.96) for e in entries
+                if e["ci_upper"] is not None and e["ci_lower"] is not None},
+        votes={e["id"]: e["matches"] for e in entries},
+        pair_votes={(ids[x], ids[y]): battles[x][y] for x in range(len(ids))
+                    for y in range(x + 1, len(ids)) if battles[x][y]},
+    )
+
+
 def serve_battle(
     session: Session, rater: Rater, settings: Settings, rng: random.Random | None = None
 ) -> Battle | None:
@@ -63,8 +83,7 @@ def serve_battle(
     pairs = candidate_pairs(session)
     if not pairs:
         return None
-    ratings = leaderboard.current_elo(session)
-    model_x, model_y = choose_pair(pairs, ratings, settings.arena.pairing, rng)
+    model_x, model_y = choose_pair(pairs, pairing_state(session), settings.arena.pairing, rng)
 
     rx, ry = aliased(Response), aliased(Response)
     shared = (

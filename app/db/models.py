@@ -87,6 +87,9 @@ class SpeechModel(Base):
     adapter: Mapped[dict[str, Any]] = mapped_column(JSONB, default=lambda: {"kind": "upload"})
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class Response(Base):

@@ -1,109 +1,261 @@
-"""The leaderboard: derived from the vote log, stored as snapshots, served from the latest."""
+"""The leaderboard: derived from the vote log, per slice, stored as snapshots.
+
+A recompute reads the log twice, never as ORM objects: once aggregated in SQL into
+(model A, model B, outcome) counts per slice for Bradley–Terry, and once streamed in vote-id
+order for the paper's online Elo. Each slice's result is stored as a snapshot keyed by the slice,
+the method and its parameters, with the highest vote id it covers; readers get the latest.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
+from app.config import LeaderboardSettings
 from app.db.base import utcnow
-from app.db.models import Battle, LeaderboardSnapshot, SpeechModel, Vote
-from app.ratings.elo import INITIAL, K, online_elo
+from app.db.models import Battle, LeaderboardSnapshot, Prompt, Rater, SpeechModel, Vote
+from app.errors import InvalidInput
+from app.ratings import board
+from app.ratings.elo import INITIAL, K, SCORE_A, OnlineElo
 
 log = logging.getLogger(__name__)
 
-ALL = "all"
-ELO = "elo"
+METHOD = "bradley-terry"
 REFRESH_PENDING_KEY = "arena:leaderboard:refresh-pending"
 MODEL_FIELDS = ("organisation", "sector", "access", "backbone", "speech_encoder", "speech_decoder")
+PROMPT_FIELDS = ("domain", "level", "task", "language", "dataset")
 
 
-def compute_elo(session: Session) -> LeaderboardSnapshot:
-    """Replay the whole log in vote-id order (streamed as tuples, never ORM objects)."""
-    max_vote_id = session.scalar(select(func.coalesce(func.max(Vote.id), 0)))
-    rows = session.execute(
-        select(Battle.model_a_id, Battle.model_b_id, Vote.outcome)
+@dataclass(frozen=True)
+class Slice:
+    """Which votes a table covers: prompt fields, and the raters ("all", "human" or a judge's
+    name)."""
+
+    domain: str | None = None
+    level: str | None = None
+    task: str | None = None
+    language: str | None = None
+    dataset: str | None = None
+    rater: str = "all"
+
+    @property
+    def key(self) -> str:
+        parts = [f"rater={self.rater}"]
+        parts += [f"{name}={getattr(self, name)}" for name in PROMPT_FIELDS
+                  if getattr(self, name) is not None]
+        return ";".join(parts)
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        for name in PROMPT_FIELDS:
+            wanted = getattr(self, name)
+            if wanted is not None and row[name] != wanted:
+                return False
+        if self.rater == "all":
+            return True
+        if self.rater == "human":
+            return row["rater_kind"] == "human"
+        return row["rater_kind"] == "judge" and row["judge"] == self.rater
+
+
+def standard_slices(session: Session) -> list[Slice]:
+    """What every refresh recomputes: everything; humans; each judge; each domain; each level."""
+    judges = session.scalars(
+        select(Rater.name).where(Rater.kind == "judge").order_by(Rater.name)).all()
+    domains = session.scalars(select(Prompt.domain).distinct().order_by(Prompt.domain)).all()
+    levels = session.scalars(select(Prompt.level).distinct().order_by(Prompt.level)).all()
+    return ([Slice(), Slice(rater="human")] + [Slice(rater=j) for j in judges]
+            + [Slice(domain=d) for d in domains] + [Slice(level=lv) for lv in levels])
+
+
+def params_of(settings: LeaderboardSettings) -> dict[str, Any]:
+    return {"rounds": settings.bootstrap_rounds, "seed": settings.seed,
+            "min_votes": settings.min_votes, "ridge": settings.ridge,
+            "elo": {"k": K, "initial": INITIAL}}
+
+
+# --- reading the log ----------------------------------------------------------------------
+
+_GROUP_COLUMNS = {
+    "domain": Prompt.domain,
+    "level": Prompt.level,
+    "task": Prompt.task,
+    "language": Prompt.language,
+    "dataset": Prompt.dataset,
+    "rater_kind": Rater.kind,
+    "judge": case((Rater.kind == "judge", Rater.name), else_=literal(None)),
+}
+
+
+def _needed(slices: list[Slice]) -> list[str]:
+    """The grouping columns these slices filter on."""
+    needed = [name for name in PROMPT_FIELDS if any(getattr(s, name) is not None for s in slices)]
+    if any(s.rater != "all" for s in slices):
+        needed += ["rater_kind", "judge"]
+    return needed
+
+
+def aggregate(session: Session, slices: list[Slice], max_vote_id: int) -> list[list[tuple]]:
+    """Per slice, (model_a, model_b, outcome, count) rows, from one GROUP BY over the log."""
+    columns = _needed(slices)
+    query = (
+        select(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
+               *[_GROUP_COLUMNS[c].label(c) for c in columns], func.count().label("n"))
+        .select_from(Vote)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.id <= max_vote_id)
+        .group_by(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
+                  *[_GROUP_COLUMNS[c] for c in columns])
+    )
+    if set(columns) & set(PROMPT_FIELDS):
+        query = query.join(Prompt, Prompt.id == Battle.prompt_id)
+    if "rater_kind" in columns:
+        query = query.join(Rater, Rater.id == Vote.rater_id)
+    per_slice: list[list[tuple]] = [[] for _ in slices]
+    memo: dict[tuple, list[list[tuple]]] = {}
+    for row in session.execute(query):
+        key = tuple(row[3:-1])
+        targets = memo.get(key)
+        if targets is None:
+            values = defaultdict(lambda: None, zip(columns, key))
+            targets = memo[key] = [per_slice[k] for k, c in enumerate(slices) if c.matches(values)]
+        for target in targets:
+            target.append((row[0], row[1], row[2], row[-1]))
+    return per_slice
+
+
+def replay_elo(session: Session, slices: list[Slice], max_vote_id: int) -> list[OnlineElo]:
+    """The paper's online Elo for every slice, in one pass over the log in vote-id order."""
+    columns = _needed(slices)
+    query = (
+        select(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
+               *[_GROUP_COLUMNS[c].label(c) for c in columns])
+        .select_from(Vote)
         .join(Battle, Battle.id == Vote.battle_id)
         .where(Vote.id <= max_vote_id)
         .order_by(Vote.id)
-        .execution_options(yield_per=20_000)
     )
-    records = online_elo(((a, b, outcome) for a, b, outcome in rows), k=K, initial=INITIAL)
-    models = session.scalars(select(SpeechModel)).all()
-    entries = []
-    for model in models:
-        record = records.get(model.id)
-        if record is None and not model.active:
-            continue
-        rating = record.rating if record else INITIAL
-        entries.append(
-            {
-                "id": model.id,
-                "name": model.name,
-                **{field: getattr(model, field) for field in MODEL_FIELDS},
-                "active": model.active,
-                "elo": round(rating, 2),
-                "wins": record.wins if record else 0,
-                "losses": record.losses if record else 0,
-                "ties": record.ties if record else 0,
-                "matches": record.matches if record else 0,
-                "win_rate": round(record.win_rate, 4) if record else 0.0,
-            }
+    if set(columns) & set(PROMPT_FIELDS):
+        query = query.join(Prompt, Prompt.id == Battle.prompt_id)
+    if "rater_kind" in columns:
+        query = query.join(Rater, Rater.id == Vote.rater_id)
+    states = [OnlineElo() for _ in slices]
+    memo: dict[tuple, list[OnlineElo]] = {}
+    result = session.execute(query.execution_options(yield_per=50_000))
+    for rows in result.partitions():
+        for row in rows:
+            key = tuple(row[3:])
+            targets = memo.get(key)
+            if targets is None:
+                values = defaultdict(lambda: None, zip(columns, key))
+                targets = memo[key] = [s for s, c in zip(states, slices) if c.matches(values)]
+            score = SCORE_A[row[2]]
+            for state in targets:
+                state.update(row[0], row[1], score)
+    return states
+
+
+# --- computing and storing ----------------------------------------------------------------
+
+
+def compute(
+    session: Session, slices: list[Slice], settings: LeaderboardSettings
+) -> list[LeaderboardSnapshot]:
+    """Recompute the given slices from the log and store one snapshot each."""
+    max_vote_id = session.scalar(select(func.coalesce(func.max(Vote.id), 0)))
+    models = {m.id: m for m in session.scalars(select(SpeechModel).order_by(SpeechModel.id))}
+    counts = aggregate(session, slices, max_vote_id)
+    elos = replay_elo(session, slices, max_vote_id)
+    params = params_of(settings)
+    snapshots = []
+    for chosen, rows, elo in zip(slices, counts, elos):
+        payload = _table(models, rows, elo, settings)
+        snapshot = LeaderboardSnapshot(
+            slice_key=chosen.key, method=METHOD, params=params, max_vote_id=max_vote_id,
+            vote_count=payload.pop("votes"), payload=payload, computed_at=utcnow(),
         )
-    entries.sort(key=lambda e: (-e["elo"], -e["matches"], e["name"]))
-    for rank, entry in enumerate(entries, start=1):
-        entry["rank"] = rank
-    vote_count = sum(e["wins"] + e["ties"] / 2 for e in entries)  # each vote: one win or two half-ties
-    snapshot = LeaderboardSnapshot(
-        slice_key=ALL,
-        method=ELO,
-        params={"k": K, "initial": INITIAL, "order": "vote id"},
-        max_vote_id=max_vote_id,
-        vote_count=int(round(vote_count)),
-        payload={"models": entries},
-        computed_at=utcnow(),
-    )
-    session.add(snapshot)
+        session.add(snapshot)
+        snapshots.append(snapshot)
     session.flush()
+    return snapshots
+
+
+def _table(models: dict[int, SpeechModel], rows: list[tuple], elo: OnlineElo,
+           settings: LeaderboardSettings) -> dict[str, Any]:
+    voted = {m for a, b, _, _ in rows for m in (a, b)}
+    shown = [m for m in models if models[m].active or m in voted]
+    return board.build(
+        rows, elo.records, models=shown, names={m: models[m].name for m in shown},
+        details={m: {**{f: getattr(models[m], f) for f in MODEL_FIELDS},
+                     "active": models[m].active} for m in shown},
+        rounds=settings.bootstrap_rounds, seed=settings.seed, ridge=settings.ridge,
+        min_votes=settings.min_votes,
+    )
+
+
+# --- reading snapshots --------------------------------------------------------------------
+
+
+def latest(session: Session, chosen: Slice, settings: LeaderboardSettings) -> LeaderboardSnapshot:
+    """The newest snapshot of a slice with the current parameters.
+
+    New votes reach it through the worker's debounced refresh. It is computed here, at once,
+    when there is none yet (a slice asked for the first time, or new parameters) and when a
+    model was added or changed since (rare, and the table would show the wrong models)."""
+    snapshot = session.scalars(
+        select(LeaderboardSnapshot)
+        .where(LeaderboardSnapshot.slice_key == chosen.key, LeaderboardSnapshot.method == METHOD,
+               LeaderboardSnapshot.params == params_of(settings))
+        .order_by(LeaderboardSnapshot.id.desc())
+        .limit(1)
+    ).first()
+    changed = session.scalar(select(func.max(SpeechModel.updated_at)))
+    if snapshot is None or (changed is not None and changed > snapshot.computed_at):
+        return compute(session, [chosen], settings)[0]
     return snapshot
 
 
-def latest(session: Session) -> LeaderboardSnapshot:
-    """The newest snapshot; the first request ever computes one."""
-    snapshot = session.scalars(
-        select(LeaderboardSnapshot)
-        .where(LeaderboardSnapshot.slice_key == ALL, LeaderboardSnapshot.method == ELO)
-        .order_by(LeaderboardSnapshot.id.desc())
-        .limit(1)
-    ).first()
-    return snapshot or compute_elo(session)
-
-
-def current_elo(session: Session) -> dict[int, float]:
-    """Model id → Elo from the latest snapshot, for pairing (no snapshot yet: everyone 1000)."""
-    snapshot = session.scalars(
+def current_payload(session: Session) -> dict[str, Any] | None:
+    """The newest overall snapshot's table (None before the first one)."""
+    return session.scalars(
         select(LeaderboardSnapshot.payload)
-        .where(LeaderboardSnapshot.slice_key == ALL, LeaderboardSnapshot.method == ELO)
+        .where(LeaderboardSnapshot.slice_key == Slice().key, LeaderboardSnapshot.method == METHOD)
         .order_by(LeaderboardSnapshot.id.desc())
         .limit(1)
     ).first()
-    if not snapshot:
-        return {}
-    return {entry["id"]: entry["elo"] for entry in snapshot["models"]}
 
 
-def as_json(snapshot: LeaderboardSnapshot) -> dict[str, Any]:
+def as_json(snapshot: LeaderboardSnapshot, chosen: Slice) -> dict[str, Any]:
     return {
-        "slice": snapshot.slice_key,
+        "slice": asdict(chosen),
         "method": snapshot.method,
         "params": snapshot.params,
         "votes": snapshot.vote_count,
         "max_vote_id": snapshot.max_vote_id,
         "computed_at": snapshot.computed_at.isoformat(),
-        "models": snapshot.payload["models"],
+        **snapshot.payload,
     }
+
+
+def parse_slice(**filters: str | None) -> Slice:
+    values = {name: (value.strip() or None) if isinstance(value, str) else value
+              for name, value in filters.items()}
+    if values.get("level") is not None:
+        values["level"] = values["level"].upper()
+        if values["level"] not in ("L1", "L2", "L3", "L4"):
+            raise InvalidInput(f"level {filters['level']!r} is not one of L1, L2, L3, L4")
+    values["rater"] = values.get("rater") or "all"
+    unknown = set(values) - {f.name for f in fields(Slice)}
+    if unknown:
+        raise InvalidInput(f"unknown filters: {', '.join(sorted(unknown))}")
+    return Slice(**values)
+
+
+# --- scheduling ---------------------------------------------------------------------------
 
 
 def enqueue_recompute(job_id: int) -> None:

@@ -399,19 +399,30 @@ def table(
     min_votes: int = 20,
     level: float = 0.95,
     weight: float = 1.0,
+    centre_on_ranked: bool = True,
 ) -> Table:
     """Fit, bootstrap and describe one slice. `weight` multiplies every count in the fit
-    (Chatbot Arena's published recipe counts every vote twice)."""
+    (Chatbot Arena's published recipe counts every vote twice).
+
+    The likelihood fixes only differences of strengths. With `centre_on_ranked`, each group of
+    models that met in votes is centred at 1000 over its models with enough votes, in the point
+    fit and in every bootstrap round, so a new model with one lucky win cannot shift everyone
+    else's rating or widen their intervals."""
     weighted = PairCounts(counts.models, counts.i, counts.j, counts.wins_i * weight,
                           counts.wins_j * weight, counts.ties * weight)
-    point = fit(weighted, ridge=ridge)
-    boot = bootstrap(weighted, point, rounds=rounds, seed=seed, ridge=ridge)
-    lower, upper = boot.interval(level) if rounds > 0 else (point.ratings, point.ratings)
     m = counts.n_models
     wins = np.bincount(counts.i, counts.wins_i, m) + np.bincount(counts.j, counts.wins_j, m)
     losses = np.bincount(counts.i, counts.wins_j, m) + np.bincount(counts.j, counts.wins_i, m)
     ties = np.bincount(counts.i, counts.ties, m) + np.bincount(counts.j, counts.ties, m)
     provisional = (wins + losses + ties) < min_votes
+    groups = components(counts)
+    point = fit(weighted, ridge=ridge)
+    boot = bootstrap(weighted, point, rounds=rounds, seed=seed, ridge=ridge)
+    if centre_on_ranked:
+        point = Fit(point.models, _recentre(point.strengths, groups, ~provisional))
+        boot = Bootstrap(CENTRE + _recentre(boot.ratings - CENTRE, groups,
+                                            ~provisional))
+    lower, upper = boot.interval(level) if rounds > 0 else (point.ratings, point.ratings)
     rank = np.where(provisional, 0, rank_upper_bound(lower, upper, ~provisional))
     rate, battles = pairwise_matrices(counts)
     eligible = ~provisional
@@ -419,11 +430,22 @@ def table(
     return Table(
         models=counts.models, rating=point.ratings, ci_lower=lower, ci_upper=upper,
         rank_ub=rank, provisional=provisional, wins=wins, losses=losses, ties=ties,
-        win_rate_matrix=rate, battle_matrix=battles, components=components(counts),
+        win_rate_matrix=rate, battle_matrix=battles, components=groups,
         stability=stability,
         params={"method": "bradley-terry", "rounds": rounds, "seed": seed, "ridge": ridge,
                 "min_votes": min_votes, "level": level, "weight": weight},
     )
+
+
+def _recentre(values: np.ndarray, groups: list[list[int]], anchors: np.ndarray) -> np.ndarray:
+    """Shift each group so that the mean over its anchor models (all, if it has none) is 0.
+    Works on (..., M) arrays; a pure change of gauge, the likelihood is unchanged."""
+    out = np.array(values, dtype=float)
+    for group in groups:
+        members = np.asarray(group)
+        base = members[anchors[members]] if anchors[members].any() else members
+        out[..., members] -= out[..., base].mean(axis=-1, keepdims=True)
+    return out
 
 
 # --- the recipe Chatbot Arena and GenAI-Arena published with ------------------------------

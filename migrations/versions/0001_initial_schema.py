@@ -103,6 +103,7 @@ def upgrade() -> None:
     sa.Column('adapter', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("access IS NULL OR access IN ('open', 'closed')", name=op.f('ck_speech_models_access')),
     sa.CheckConstraint("sector IS NULL OR sector IN ('industry', 'academia')", name=op.f('ck_speech_models_sector')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_speech_models')),

@@ -136,7 +136,10 @@ def test_a_vote_reaches_the_leaderboard_through_the_worker(client, seeded, worke
     assert (winner["elo"], winner["wins"], winner["win_rate"]) == (1016.0, 1, 1.0)
     loser = min(board["models"], key=lambda m: m["elo"])
     assert (loser["elo"], loser["losses"]) == (984.0, 1)
-    assert {"name", "elo", "wins", "losses", "ties", "matches", "win_rate"} <= set(winner)
+    assert {"name", "rating", "ci_lower", "ci_upper", "rank_ub", "elo", "wins", "losses", "ties",
+            "matches", "provisional", "win_rate"} <= set(winner)
+    assert winner["provisional"] and winner["rank_ub"] is None  # one vote: not ranked yet
+    assert winner["rating"] > 1000 > loser["rating"]
 
 
 def test_the_leaderboard_lists_every_active_model_before_any_vote(client, seeded):
@@ -148,9 +151,10 @@ def test_the_leaderboard_lists_every_active_model_before_any_vote(client, seeded
 
 
 def test_recompute_on_demand_is_a_job_run_by_the_worker(client, seeded, worker, db):
-    from app.leaderboard.service import compute_elo
+    from app.config import get_settings
+    from app.leaderboard.service import Slice, compute
 
-    compute_elo(db)  # a snapshot from before the vote
+    compute(db, [Slice()], get_settings().leaderboard)  # a snapshot from before the vote
     db.commit()
     token = battle_token(client.get("/arena").text)
     db.execute(text("INSERT INTO votes (battle_id, rater_id, outcome, created_at) "
