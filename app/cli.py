@@ -88,7 +88,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     models = sorted({m for v in log.votes for m in (v.model_a, v.model_b)})
     table = board.build(
         [(a, b, o, n) for (a, b, o), n in counts.items()],
-        online_elo((v.model_a, v.model_b, v.outcome) for v in votes),
+        {m: r.rating for m, r in online_elo((v.model_a, v.model_b, v.outcome)
+                                            for v in votes).items()},
         models=models, names={m: m for m in models}, rounds=args.rounds, seed=args.seed,
         min_votes=args.min_votes, recipe=args.recipe,
     )

@@ -21,7 +21,7 @@ from app.db.base import utcnow
 from app.db.models import Battle, LeaderboardSnapshot, Prompt, Rater, SpeechModel, Vote
 from app.errors import InvalidInput
 from app.ratings import board
-from app.ratings.elo import INITIAL, K, SCORE_A, OnlineElo
+from app.ratings.elo import INITIAL, K, SCORE_A, replay
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,10 @@ def aggregate(session: Session, slices: list[Slice], max_vote_id: int) -> list[l
     return per_slice
 
 
-def replay_elo(session: Session, slices: list[Slice], max_vote_id: int) -> list[OnlineElo]:
-    """The paper's online Elo for every slice, in one pass over the log in vote-id order."""
+def replay_elo(session: Session, slices: list[Slice], max_vote_id: int,
+               model_ids: list[int]) -> list[dict[int, float]]:
+    """The paper's online Elo for every slice, in one pass over the log in vote-id order,
+    streamed from the server in batches of plain tuples."""
     columns = _needed(slices)
     query = (
         select(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
@@ -143,20 +145,24 @@ def replay_elo(session: Session, slices: list[Slice], max_vote_id: int) -> list[
         query = query.join(Prompt, Prompt.id == Battle.prompt_id)
     if "rater_kind" in columns:
         query = query.join(Rater, Rater.id == Vote.rater_id)
-    states = [OnlineElo() for _ in slices]
-    memo: dict[tuple, list[OnlineElo]] = {}
-    result = session.execute(query.execution_options(yield_per=50_000))
-    for rows in result.partitions():
-        for row in rows:
-            key = tuple(row[3:])
-            targets = memo.get(key)
-            if targets is None:
-                values = defaultdict(lambda: None, zip(columns, key))
-                targets = memo[key] = [s for s, c in zip(states, slices) if c.matches(values)]
-            score = SCORE_A[row[2]]
-            for state in targets:
-                state.update(row[0], row[1], score)
-    return states
+    index = {model_id: k for k, model_id in enumerate(model_ids)}
+    memo: dict[tuple, list[int]] = {}
+
+    def targets(key: tuple) -> list[int]:
+        found = memo.get(key)
+        if found is None:
+            values = defaultdict(lambda: None, zip(columns, key))
+            found = memo[key] = [k for k, chosen in enumerate(slices) if chosen.matches(values)]
+        return found
+
+    def votes():
+        result = session.execute(query.execution_options(yield_per=50_000))
+        for rows in result.partitions():
+            for row in rows:
+                yield index[row[0]], index[row[1]], SCORE_A[row[2]], targets(tuple(row[3:]))
+
+    ratings = replay(votes(), len(model_ids), len(slices))
+    return [dict(zip(model_ids, per_slice)) for per_slice in ratings]
 
 
 # --- computing and storing ----------------------------------------------------------------
@@ -169,7 +175,7 @@ def compute(
     max_vote_id = session.scalar(select(func.coalesce(func.max(Vote.id), 0)))
     models = {m.id: m for m in session.scalars(select(SpeechModel).order_by(SpeechModel.id))}
     counts = aggregate(session, slices, max_vote_id)
-    elos = replay_elo(session, slices, max_vote_id)
+    elos = replay_elo(session, slices, max_vote_id, list(models))
     params = params_of(settings)
     snapshots = []
     for chosen, rows, elo in zip(slices, counts, elos):
@@ -184,12 +190,12 @@ def compute(
     return snapshots
 
 
-def _table(models: dict[int, SpeechModel], rows: list[tuple], elo: OnlineElo,
+def _table(models: dict[int, SpeechModel], rows: list[tuple], elo: dict[int, float],
            settings: LeaderboardSettings) -> dict[str, Any]:
     voted = {m for a, b, _, _ in rows for m in (a, b)}
     shown = [m for m in models if models[m].active or m in voted]
     return board.build(
-        rows, elo.records, models=shown, names={m: models[m].name for m in shown},
+        rows, elo, models=shown, names={m: models[m].name for m in shown},
         details={m: {**{f: getattr(models[m], f) for f in MODEL_FIELDS},
                      "active": models[m].active} for m in shown},
         rounds=settings.bootstrap_rounds, seed=settings.seed, ridge=settings.ridge,

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from app.ratings import bt
-from app.ratings.elo import INITIAL, Record
+from app.ratings.elo import INITIAL
 
 
 def build(
     rows: Iterable[tuple[Hashable, Hashable, str, float]],
-    elo: Mapping[Hashable, Record],
+    elo: Mapping[Hashable, float],
     *,
     models: Sequence[Hashable],
     names: Mapping[Hashable, str],
@@ -26,8 +26,8 @@ def build(
     min_votes: int = 20,
     recipe: str | None = None,
 ) -> dict[str, Any]:
-    """rows: (model_a, model_b, outcome, count); elo: the online Elo per model over the same
-    votes in log order; models: every model to show (with or without votes); details: extra
+    """rows: (model_a, model_b, outcome, count); elo: the online Elo rating per model over the
+    same votes in log order; models: every model to show (with or without votes); details: extra
     fields per model (organisation, ...). recipe "chatbot-arena" takes the point ratings from
     that arena's published logistic-regression fit, and its intervals from the same penalised
     likelihood."""
@@ -45,7 +45,6 @@ def build(
     voted = {m for a, b, _, _ in rows for m in (a, b)}
     entries = []
     for k, model in enumerate(counts.models):
-        record = elo.get(model)
         matches = int(table.matches[k])
         entries.append({
             "id": model,
@@ -56,7 +55,7 @@ def build(
             "ci_upper": _round(table.ci_upper[k]),
             "rank_ub": int(table.rank_ub[k]) or None,
             "provisional": bool(table.provisional[k]),
-            "elo": _round(record.rating if record else INITIAL),
+            "elo": _round(elo.get(model, INITIAL)),
             "wins": _count(table.wins[k]),
             "losses": _count(table.losses[k]),
             "ties": _count(table.ties[k]),
