@@ -51,6 +51,7 @@ class LeaderboardSettings(BaseModel):
     seed: int = 0
     min_votes: int = Field(default=20, ge=0)  # fewer: shown as provisional, not ranked
     ridge: float = Field(default=1e-4, gt=0)  # keeps a model that never won (or lost) finite
+    cache_seconds: float = Field(default=30.0, ge=0)  # other slices: recomputed when older
 
 
 class Settings(BaseSettings):

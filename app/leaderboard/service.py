@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import case, func, literal, select
@@ -49,6 +50,12 @@ class Slice:
         parts += [f"{name}={getattr(self, name)}" for name in PROMPT_FIELDS
                   if getattr(self, name) is not None]
         return ";".join(parts)
+
+    @property
+    def standard(self) -> bool:
+        """Kept fresh by the worker after votes: see `standard_slices`."""
+        prompt = [name for name in PROMPT_FIELDS if getattr(self, name) is not None]
+        return not prompt or (prompt in (["domain"], ["level"]) and self.rater == "all")
 
     def matches(self, row: dict[str, Any]) -> bool:
         for name in PROMPT_FIELDS:
@@ -209,9 +216,11 @@ def _table(models: dict[int, SpeechModel], rows: list[tuple], elo: dict[int, flo
 def latest(session: Session, chosen: Slice, settings: LeaderboardSettings) -> LeaderboardSnapshot:
     """The newest snapshot of a slice with the current parameters.
 
-    New votes reach it through the worker's debounced refresh. It is computed here, at once,
-    when there is none yet (a slice asked for the first time, or new parameters) and when a
-    model was added or changed since (rare, and the table would show the wrong models)."""
+    New votes reach the standard slices through the worker's debounced refresh; any other
+    slice is recomputed here when it misses votes and is older than `settings.cache_seconds`.
+    Every slice is computed here, at once, when it has no snapshot yet (asked for the first
+    time, or new parameters) and when a model was added or changed since (rare, and the table
+    would show the wrong models)."""
     snapshot = session.scalars(
         select(LeaderboardSnapshot)
         .where(LeaderboardSnapshot.slice_key == chosen.key, LeaderboardSnapshot.method == METHOD,
@@ -222,6 +231,11 @@ def latest(session: Session, chosen: Slice, settings: LeaderboardSettings) -> Le
     changed = session.scalar(select(func.max(SpeechModel.updated_at)))
     if snapshot is None or (changed is not None and changed > snapshot.computed_at):
         return compute(session, [chosen], settings)[0]
+    if not chosen.standard and utcnow() - snapshot.computed_at > timedelta(
+            seconds=settings.cache_seconds):
+        newest = session.scalar(select(func.coalesce(func.max(Vote.id), 0)))
+        if newest > snapshot.max_vote_id:
+            return compute(session, [chosen], settings)[0]
     return snapshot
 
 

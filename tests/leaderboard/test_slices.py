@@ -165,3 +165,17 @@ def test_bad_slice_filters(client, arena):
     assert reply.status_code == 422 and "L9" in reply.json()["message"]
     empty = client.get("/api/v1/leaderboard", params={"rater": "nobody"}).json()
     assert empty["votes"] == 0 and all(m["matches"] == 0 for m in empty["models"])
+
+
+def test_a_rare_slice_is_cached_then_recomputed_when_it_misses_votes(client, db, arena, monkeypatch):
+    a, b, c, d = arena.values()
+    insert_votes(db, [("e1", a, b, "a", "ann")])
+    query = {"task": "Rhythm control"}
+    first = client.get("/api/v1/leaderboard", params=query).json()
+    insert_votes(db, [("e1", a, b, "a", "ann")])
+    assert client.get("/api/v1/leaderboard", params=query).json()["votes"] == first["votes"] == 1
+    monkeypatch.setenv("ARENA_LEADERBOARD__CACHE_SECONDS", "0")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    assert client.get("/api/v1/leaderboard", params=query).json()["votes"] == 2
