@@ -9,12 +9,12 @@ the method and its parameters, with the highest vote id it covers; readers get t
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import LeaderboardSettings
@@ -57,17 +57,6 @@ class Slice:
         prompt = [name for name in PROMPT_FIELDS if getattr(self, name) is not None]
         return not prompt or (prompt in (["domain"], ["level"]) and self.rater == "all")
 
-    def matches(self, row: dict[str, Any]) -> bool:
-        for name in PROMPT_FIELDS:
-            wanted = getattr(self, name)
-            if wanted is not None and row[name] != wanted:
-                return False
-        if self.rater == "all":
-            return True
-        if self.rater == "human":
-            return row["rater_kind"] == "human"
-        return row["rater_kind"] == "judge" and row["judge"] == self.rater
-
 
 def standard_slices(session: Session) -> list[Slice]:
     """What every refresh recomputes: everything; humans; each judge; each domain; each level."""
@@ -87,89 +76,80 @@ def params_of(settings: LeaderboardSettings) -> dict[str, Any]:
 
 # --- reading the log ----------------------------------------------------------------------
 
-_GROUP_COLUMNS = {
-    "domain": Prompt.domain,
-    "level": Prompt.level,
-    "task": Prompt.task,
-    "language": Prompt.language,
-    "dataset": Prompt.dataset,
-    "rater_kind": Rater.kind,
-    "judge": case((Rater.kind == "judge", Rater.name), else_=literal(None)),
-}
+OUTCOME_CODES = ("a", "b", "tie", "both_bad")
+SCORES = np.array([SCORE_A[o] for o in OUTCOME_CODES])
+# One 20-byte row per vote, five big-endian int4s, decoded by numpy in one go.
+_LOG_QUERY = """
+SELECT int4send(b.model_a_id) || int4send(b.model_b_id)
+       || int4send(CASE v.outcome WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END)
+       || int4send(b.prompt_id) || int4send(v.rater_id)
+FROM votes v JOIN battles b ON b.id = v.battle_id
+WHERE v.id <= %s
+ORDER BY v.id
+"""
+_FIELDS = ("model_a", "model_b", "outcome", "prompt", "rater")
+_ROW = np.dtype([(name, ">i4") for name in _FIELDS])
 
 
-def _needed(slices: list[Slice]) -> list[str]:
-    """The grouping columns these slices filter on."""
-    needed = [name for name in PROMPT_FIELDS if any(getattr(s, name) is not None for s in slices)]
-    if any(s.rater != "all" for s in slices):
-        needed += ["rater_kind", "judge"]
-    return needed
+@dataclass
+class Log:
+    """The vote log up to a vote id, as arrays in vote-id order: no object per vote."""
+
+    model_a: np.ndarray
+    model_b: np.ndarray
+    outcome: np.ndarray  # index into OUTCOME_CODES
+    prompt: np.ndarray
+    rater: np.ndarray
 
 
-def aggregate(session: Session, slices: list[Slice], max_vote_id: int) -> list[list[tuple]]:
-    """Per slice, (model_a, model_b, outcome, count) rows, from one GROUP BY over the log."""
-    columns = _needed(slices)
-    query = (
-        select(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
-               *[_GROUP_COLUMNS[c].label(c) for c in columns], func.count().label("n"))
-        .select_from(Vote)
-        .join(Battle, Battle.id == Vote.battle_id)
-        .where(Vote.id <= max_vote_id)
-        .group_by(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
-                  *[_GROUP_COLUMNS[c] for c in columns])
-    )
-    if set(columns) & set(PROMPT_FIELDS):
-        query = query.join(Prompt, Prompt.id == Battle.prompt_id)
-    if "rater_kind" in columns:
-        query = query.join(Rater, Rater.id == Vote.rater_id)
-    per_slice: list[list[tuple]] = [[] for _ in slices]
-    memo: dict[tuple, list[list[tuple]]] = {}
-    for row in session.execute(query):
-        key = tuple(row[3:-1])
-        targets = memo.get(key)
-        if targets is None:
-            values = defaultdict(lambda: None, zip(columns, key))
-            targets = memo[key] = [per_slice[k] for k, c in enumerate(slices) if c.matches(values)]
-        for target in targets:
-            target.append((row[0], row[1], row[2], row[-1]))
-    return per_slice
+def read_log(session: Session, max_vote_id: int) -> Log:
+    """One ordered pass over the log: each vote arrives as 20 packed bytes."""
+    cursor = session.connection().connection.cursor()
+    cursor.execute(_LOG_QUERY, (max_vote_id,), binary=True)
+    rows = np.frombuffer(b"".join(row[0] for row in cursor.fetchall()), dtype=_ROW)
+    return Log(*(rows[name].astype(np.int64) for name in _FIELDS))
 
 
-def replay_elo(session: Session, slices: list[Slice], max_vote_id: int,
-               model_ids: list[int]) -> list[dict[int, float]]:
-    """The paper's online Elo for every slice, in one pass over the log in vote-id order,
-    streamed from the server in batches of plain tuples."""
-    columns = _needed(slices)
-    query = (
-        select(Battle.model_a_id, Battle.model_b_id, Vote.outcome,
-               *[_GROUP_COLUMNS[c].label(c) for c in columns])
-        .select_from(Vote)
-        .join(Battle, Battle.id == Vote.battle_id)
-        .where(Vote.id <= max_vote_id)
-        .order_by(Vote.id)
-    )
-    if set(columns) & set(PROMPT_FIELDS):
-        query = query.join(Prompt, Prompt.id == Battle.prompt_id)
-    if "rater_kind" in columns:
-        query = query.join(Rater, Rater.id == Vote.rater_id)
-    index = {model_id: k for k, model_id in enumerate(model_ids)}
-    memo: dict[tuple, list[int]] = {}
+class SliceMasks:
+    """Which votes of a log each slice holds, from the prompts' fields and the judges' ids."""
 
-    def targets(key: tuple) -> list[int]:
-        found = memo.get(key)
-        if found is None:
-            values = defaultdict(lambda: None, zip(columns, key))
-            found = memo[key] = [k for k, chosen in enumerate(slices) if chosen.matches(values)]
-        return found
+    def __init__(self, session: Session, log: Log) -> None:
+        self.log = log
+        prompts = session.execute(select(Prompt.id, *[getattr(Prompt, f) for f in PROMPT_FIELDS])).all()
+        size = max([p[0] for p in prompts] + [int(log.prompt.max(initial=0))]) + 1
+        self.prompt_values = {f: np.full(size, None, dtype=object) for f in PROMPT_FIELDS}
+        for row in prompts:
+            for k, field_name in enumerate(PROMPT_FIELDS, start=1):
+                self.prompt_values[field_name][row[0]] = row[k]
+        self.judges = dict(session.execute(
+            select(Rater.name, Rater.id).where(Rater.kind == "judge")).all())
 
-    def votes():
-        result = session.execute(query.execution_options(yield_per=50_000))
-        for rows in result.partitions():
-            for row in rows:
-                yield index[row[0]], index[row[1]], SCORE_A[row[2]], targets(tuple(row[3:]))
+    def mask(self, chosen: Slice) -> np.ndarray:
+        keep = np.ones(len(self.log.prompt), dtype=bool)
+        for field_name in PROMPT_FIELDS:
+            wanted = getattr(chosen, field_name)
+            if wanted is not None:
+                allowed = self.prompt_values[field_name] == wanted
+                keep &= allowed.astype(bool)[self.log.prompt]
+        if chosen.rater == "human":
+            keep &= ~np.isin(self.log.rater, list(self.judges.values()))
+        elif chosen.rater != "all":
+            keep &= self.log.rater == self.judges.get(chosen.rater, -1)
+        return keep
 
-    ratings = replay(votes(), len(model_ids), len(slices))
-    return [dict(zip(model_ids, per_slice)) for per_slice in ratings]
+
+def slice_votes(log: Log, keep: np.ndarray, model_ids: list[int]) -> tuple[list[tuple], dict[int, float]]:
+    """A slice's (model_a, model_b, outcome, count) rows and its online Elo per model."""
+    lookup = np.full(max(model_ids + [int(log.model_a.max(initial=0)),
+                                      int(log.model_b.max(initial=0))]) + 1, -1)
+    lookup[model_ids] = np.arange(len(model_ids))
+    a, b, outcome = lookup[log.model_a[keep]], lookup[log.model_b[keep]], log.outcome[keep]
+    m = len(model_ids)
+    cells = np.bincount((a * m + b) * 4 + outcome, minlength=m * m * 4)
+    rows = [(model_ids[key // 4 // m], model_ids[key // 4 % m], OUTCOME_CODES[key % 4],
+             int(cells[key])) for key in np.flatnonzero(cells)]
+    ratings = replay(a.tolist(), b.tolist(), SCORES[outcome].tolist(), m)
+    return rows, dict(zip(model_ids, ratings))
 
 
 # --- computing and storing ----------------------------------------------------------------
@@ -181,11 +161,12 @@ def compute(
     """Recompute the given slices from the log and store one snapshot each."""
     max_vote_id = session.scalar(select(func.coalesce(func.max(Vote.id), 0)))
     models = {m.id: m for m in session.scalars(select(SpeechModel).order_by(SpeechModel.id))}
-    counts = aggregate(session, slices, max_vote_id)
-    elos = replay_elo(session, slices, max_vote_id, list(models))
+    log = read_log(session, max_vote_id)
+    masks = SliceMasks(session, log)
     params = params_of(settings)
     snapshots = []
-    for chosen, rows, elo in zip(slices, counts, elos):
+    for chosen in slices:
+        rows, elo = slice_votes(log, masks.mask(chosen), list(models))
         payload = _table(models, rows, elo, settings)
         snapshot = LeaderboardSnapshot(
             slice_key=chosen.key, method=METHOD, params=params, max_vote_id=max_vote_id,
