@@ -312,36 +312,48 @@ def bootstrap(
 
 
 def multinomial(rng: np.random.Generator, total: int, p: np.ndarray, size: int) -> np.ndarray:
-    """`size` draws from Multinomial(total, p), exactly, about three times faster than numpy's
+    """`size` draws from Multinomial(total, p), exactly, several times faster than numpy's
     cell-by-cell binomials when there are many cells.
 
     Independent Poisson(total·p) counts, given their sum t, are Multinomial(t, p). A draw with
     t < total gets total − t more categorical draws added (a sum of independent multinomials
     with the same p); one with t > total loses t − total of its items chosen uniformly without
     replacement (thinning a multinomial sample at random keeps it multinomial). Either way the
-    result is Multinomial(total, p) whatever t was."""
-    counts = rng.poisson(total * p, size=(size, len(p)))
-    cumulative = np.cumsum(p)
-    cumulative /= cumulative[-1]
-    for row, drawn in zip(counts, counts.sum(axis=1)):
-        missing = total - int(drawn)
-        if missing > 0:
-            extra = np.searchsorted(cumulative, rng.random(missing), side="right")
-            row += np.bincount(np.minimum(extra, len(p) - 1), minlength=len(p))
-        elif missing < 0:
-            removed = _distinct_positions(rng, int(drawn), -missing)
-            cells = np.searchsorted(np.cumsum(row), removed, side="right")
-            row -= np.bincount(cells, minlength=len(p))
+    result is Multinomial(total, p) whatever t was. Both corrections run for all rows at once."""
+    cells = len(p)
+    counts = rng.poisson(total * p, size=(size, cells))
+    missing = total - counts.sum(axis=1)
+
+    short = np.flatnonzero(missing > 0)
+    if len(short):
+        cumulative = np.cumsum(p)
+        cumulative /= cumulative[-1]
+        rows = np.repeat(short, missing[short])
+        drawn = np.minimum(np.searchsorted(cumulative, rng.random(len(rows)), side="right"),
+                           cells - 1)
+        keys, added = np.unique(rows * cells + drawn, return_counts=True)
+        counts.ravel()[keys] += added
+
+    over = np.flatnonzero(missing < 0)
+    if len(over):
+        excess = -missing[over]
+        sums = counts[over].sum(axis=1)
+        # The items to remove, distinct within each row: positions drawn with replacement, the
+        # rare repeats topped up (a uniform random subset, as drawing without replacement).
+        stride = int(sums.max()) + 1
+        rows = np.repeat(np.arange(len(over)), excess)
+        positions = np.unique(rows * stride + rng.integers(0, sums[rows]))
+        while len(positions) < len(rows):
+            have = np.bincount(positions // stride, minlength=len(over))
+            need = np.repeat(np.arange(len(over)), excess - have)
+            positions = np.union1d(positions, need * stride + rng.integers(0, sums[need]))
+        row_of, within = positions // stride, positions % stride
+        starts = np.concatenate([[0], np.cumsum(sums)[:-1]])
+        flat = np.cumsum(counts[over].ravel())
+        removed = np.searchsorted(flat, starts[row_of] + within, side="right")
+        keys, taken = np.unique(over[removed // cells] * cells + removed % cells, return_counts=True)
+        counts.ravel()[keys] -= taken
     return counts
-
-
-def _distinct_positions(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """k distinct positions drawn uniformly from range(n), k ≪ n: draw with replacement and
-    top up the few repeats (a uniform random k-subset, like sampling without replacement)."""
-    chosen = np.unique(rng.integers(0, n, k))
-    while len(chosen) < k:
-        chosen = np.union1d(chosen, rng.integers(0, n, k - len(chosen)))
-    return chosen
 
 
 def rank_upper_bound(lower: np.ndarray, upper: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
