@@ -11,7 +11,7 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audio.codec import canonicalise
+from app.audio.codec import CanonicalAudio, canonicalise
 from app.audio.storage import StagedWrites
 from app.config import AudioSettings
 from app.datasets.bundle import Bundle
@@ -24,6 +24,15 @@ from app.datasets.schemas import (
 )
 from app.db.models import Prompt, Response, SpeechModel
 from app.errors import ArenaError, Conflict, InvalidInput
+
+
+def _clip(bundle: Bundle, number: int, path: str, audio: AudioSettings) -> CanonicalAudio:
+    """The canonical audio of one manifest line; an error names the line and the file."""
+    try:
+        return canonicalise(bundle.read(path, max_bytes=audio.max_bytes), audio, name=path)
+    except ArenaError as exc:
+        exc.message = bundle.locate(number) + exc.message
+        raise
 
 
 def _duplicates(values: list[str]) -> list[str]:
@@ -50,12 +59,7 @@ def import_dataset(
         raise Conflict(f"prompt ids already exist: {', '.join(sorted(taken))}")
 
     for number, line in lines:
-        try:
-            clip = canonicalise(bundle.read(line.audio, max_bytes=audio.max_bytes), audio,
-                                name=line.audio)
-        except ArenaError as exc:
-            exc.message = bundle.locate(number) + exc.message
-            raise
+        clip = _clip(bundle, number, line.audio, audio)
         session.add(
             Prompt(
                 key=line.id,
@@ -94,12 +98,7 @@ def import_responses(
         )
 
     for number, line in lines:
-        try:
-            clip = canonicalise(bundle.read(line.audio, max_bytes=audio.max_bytes), audio,
-                                name=line.audio)
-        except ArenaError as exc:
-            exc.message = bundle.locate(number) + exc.message
-            raise
+        clip = _clip(bundle, number, line.audio, audio)
         session.add(
             Response(
                 prompt_id=prompts[line.prompt_id].id,
