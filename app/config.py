@@ -41,7 +41,7 @@ class AudioSettings(BaseModel):
 
 class ArenaSettings(BaseModel):
     outcomes: Outcomes = Outcomes.strict
-    pairing: Literal["uniform", "elo_gap"] = "elo_gap"
+    pairing: Literal["uniform", "elo_gap", "uncertainty"] = "uncertainty"
     battle_ttl_minutes: int = 120
     leaderboard_debounce_seconds: float = 1.0
 
