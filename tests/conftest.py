@@ -118,11 +118,29 @@ def clean_state(request) -> Iterator[None]:
     from app.redis_client import get_redis
 
     get_settings.cache_clear()
+    if WORKERS:  # a task left by the last test (a debounced refresh) must not land in this one
+        _wait_until_idle()
     with get_engine().begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     get_redis().flushdb()
     shutil.rmtree(get_settings().audio_dir, ignore_errors=True)
     yield
+
+
+WORKERS: list[subprocess.Popen] = []
+
+
+def _wait_until_idle(timeout: float = 30) -> None:
+    from workers.celery_app import celery_app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inspect = celery_app.control.inspect(timeout=1.0, limit=len(WORKERS))
+        busy = [inspect.active(), inspect.scheduled(), inspect.reserved()]
+        if all(reply is not None and not any(reply.values()) for reply in busy):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the Celery worker did not become idle")
 
 
 @pytest.fixture
@@ -187,7 +205,9 @@ def worker(arena_env) -> Iterator[subprocess.Popen]:
             break
     else:
         raise RuntimeError("the Celery worker did not answer a ping within 60 s")
+    WORKERS.append(process)
     yield process
+    WORKERS.remove(process)
     _stop(process)
 
 
