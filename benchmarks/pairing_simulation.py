@@ -382,8 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     curves = [{"models": m, "strategy": s, "checkpoints": runs_checkpoints(runs, m),
                "mean_tau": [round(float(t), 3) for t in np.mean(curve, axis=0)]}
               for (m, s), curve in sorted(taus.items())]
-    kept = ("models", "strategy", "seed", "votes_to_target", "final_tau", "covered", "intervals",
-            "scale_ratio", "mean_interval_width")
+    kept = ["models", "strategy", "seed", "votes_to_target", "final_tau", "covered", "intervals",
+            "scale_ratio"]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(_dump({
         "description": "Votes each pairing strategy needs until the Kendall tau between the "
@@ -399,7 +399,8 @@ def main(argv: list[str] | None = None) -> None:
                                   "uniform draw under every strategy"},
         "summary": rows,
         "mean_tau_curves": curves,
-        "runs": [{k: round(r[k], 3) if isinstance(r[k], float) else r[k] for k in kept}
+        "run_columns": kept,
+        "runs": [[round(r[k], 3) if isinstance(r[k], float) else r[k] for k in kept]
                  for r in sorted(runs, key=lambda r: (r["models"], r["strategy"], r["seed"]))],
         "cpu_seconds": {part: round(sum(r["seconds"][part] for r in runs), 1)
                         for part in ("weights", "fits", "final")},

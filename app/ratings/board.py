@@ -51,8 +51,9 @@ def build(
             "name": names.get(model, str(model)),
             **details.get(model, {}),
             "rating": _round(table.rating[k]),
-            "ci_lower": _round(table.ci_lower[k]),
-            "ci_upper": _round(table.ci_upper[k]),
+            # no votes, no interval: the bootstrap's [1000, 1000] would look certain
+            "ci_lower": _round(table.ci_lower[k]) if matches else None,
+            "ci_upper": _round(table.ci_upper[k]) if matches else None,
             "rank_ub": int(table.rank_ub[k]) or None,
             "provisional": bool(table.provisional[k]),
             "elo": _round(elo.get(model, INITIAL)),
