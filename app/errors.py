@@ -52,7 +52,3 @@ class Gone(ArenaError):
     status_code = 410
     code = "gone"
 
-
-class Unavailable(ArenaError):
-    status_code = 503
-    code = "unavailable"

@@ -85,11 +85,6 @@ class PairCounts:
         values = np.array([cells[k] for k in keys], dtype=float).reshape(-1, 3)
         return cls(tuple(names), ij[:, 0], ij[:, 1], values[:, 0], values[:, 1], values[:, 2])
 
-    def votes_per_model(self) -> np.ndarray:
-        return np.bincount(self.i, self.totals, self.n_models) + np.bincount(
-            self.j, self.totals, self.n_models
-        )
-
     def cell_counts(self) -> np.ndarray:
         """(P, 3) counts: i wins, j wins, ties — the multinomial cells of the bootstrap."""
         return np.stack([self.wins_i, self.wins_j, self.ties], axis=1)
