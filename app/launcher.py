@@ -94,6 +94,9 @@ def run_demo(*, host: str, port: int, load_demo_data: bool = True, worker_concur
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # A shell that starts us in the background hands us SIGINT ignored, while the children
+    # reset it and stop on Ctrl-C: take SIGINT back, so both stop the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with ExitStack() as stack:
         stack.callback(lock.close)
         env = dict(os.environ)
