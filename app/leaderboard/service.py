@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.config import LeaderboardSettings
 from app.db.base import utcnow
-from app.db.models import Battle, LeaderboardSnapshot, Prompt, Rater, SpeechModel, Vote
+from app.db.models import LeaderboardSnapshot, Prompt, Rater, SpeechModel, Vote
 from app.errors import InvalidInput
 from app.ratings import board
 from app.ratings.elo import INITIAL, K, SCORE_A, replay

@@ -3,7 +3,6 @@
 import re
 import time
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -156,7 +155,7 @@ def test_recompute_on_demand_is_a_job_run_by_the_worker(client, seeded, worker, 
 
     compute(db, [Slice()], get_settings().leaderboard)  # a snapshot from before the vote
     db.commit()
-    token = battle_token(client.get("/arena").text)
+    battle_token(client.get("/arena").text)  # serves a battle
     db.execute(text("INSERT INTO votes (battle_id, rater_id, outcome, created_at) "
                     "SELECT id, rater_id, 'b', now() FROM battles"))  # a vote that scheduled nothing
     db.commit()

@@ -9,7 +9,6 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db import Base
 from app.db.migrate import alembic_config
-from tests.conftest import ADMIN
 
 
 def test_autogenerate_finds_nothing_to_change(arena_env):
