@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from app.config import WORKER_QUEUES
+
 
 def _demo(args: argparse.Namespace) -> int:
     from app.launcher import run_demo
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--queues", default="default,leaderboard")
+    worker.add_argument("--queues", default=WORKER_QUEUES)
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=_worker)

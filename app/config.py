@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-secret-change-me"
+# The Celery queues a worker consumes by default: one per kind of work.
+WORKER_QUEUES = "default,leaderboard,inference"
 
 
 class ConfigurationError(RuntimeError):
@@ -54,6 +56,20 @@ class LeaderboardSettings(BaseModel):
     cache_seconds: float = Field(default=30.0, ge=0)  # other slices: recomputed when older
 
 
+class InferenceSettings(BaseModel):
+    """How inference and judging tasks retry, lease their work, and trip the outage breaker."""
+
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base_s: float = Field(default=2.0, gt=0)  # the wait doubles from here, with jitter
+    backoff_max_s: float = Field(default=300.0, gt=0)
+    lease_margin_s: float = Field(default=30.0, gt=0)  # a claim lasts the timeout plus this
+    breaker_window: int = Field(default=20, ge=2)  # the recent requests the breaker looks at
+    breaker_min_requests: int = Field(default=10, ge=1)
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_cooldown_s: float = Field(default=60.0, gt=0)  # until the next probe request
+    allow_command_adapter: bool = False  # "command" runs programs on the workers: opt in
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ARENA_", env_nested_delimiter="__", extra="ignore"
@@ -66,10 +82,13 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / ".arena-data"
     admin_token: str | None = None
     secret_key: str = DEV_SECRET
+    # A task taken by a worker that then dies unseen is handed out again after this long.
+    broker_visibility_timeout_s: int = Field(default=3600, ge=1)
 
     audio: AudioSettings = Field(default_factory=AudioSettings)
     arena: ArenaSettings = Field(default_factory=ArenaSettings)
     leaderboard: LeaderboardSettings = Field(default_factory=LeaderboardSettings)
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

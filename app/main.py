@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.admin import pages as admin_pages
 from app.arena import pages as arena_pages
 from app.config import PROJECT_ROOT
 from app.datasets import api as datasets_api
@@ -49,7 +50,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for router in (health_router, models_api.router, datasets_api.router,
                    leaderboard_api.router, jobs_api.router, arena_pages.router,
-                   leaderboard_pages.router):
+                   leaderboard_pages.router, admin_pages.router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)

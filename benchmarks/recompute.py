@@ -22,14 +22,14 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.common import ROOT, bench_database
+
 RESULTS = Path(__file__).resolve().parent / "results" / "recompute.json"
 
 
@@ -158,25 +158,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from app.db.migrate import upgrade_to_head
-
-    stop = None
-    base = os.environ.get("ARENA_DATABASE_URL")
-    if base:
-        url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1)
-                       if base.startswith("postgresql://") else base)
-        admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS arena_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE arena_bench")
-        bench_url = url.set(database="arena_bench").render_as_string(hide_password=False)
-    else:
-        from app.embedded import start_postgres
-
-        server = start_postgres(Path(tempfile.mkdtemp()) / "pg", database="arena_bench")
-        bench_url, stop = server.url, server.stop
-    try:
-        upgrade_to_head(bench_url)
+    with bench_database("arena_bench", keep=args.keep) as bench_url:
         start = time.perf_counter()
         fill(bench_url, args.votes, args.models)
         print(f"filled {args.votes:,} votes among {args.models} models in "
@@ -185,18 +167,12 @@ def main() -> int:
         print("overall fit:", json.dumps(overall), flush=True)
         full = measure("full", bench_url)
         print("full recompute:", json.dumps(full), flush=True)
-        result = {"votes": args.votes, "models": args.models, "cpus": os.cpu_count(),
-                  "overall": overall, "full": full,
-                  "targets": {"overall_fit_s": 1.0, "overall_peak_mb": 500, "full_recompute_s": 10.0}}
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"written to {RESULTS.relative_to(ROOT)}")
-    finally:
-        if base and not args.keep:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS arena_bench WITH (FORCE)")
-        if stop:
-            stop()
+    result = {"votes": args.votes, "models": args.models, "cpus": os.cpu_count(),
+              "overall": overall, "full": full,
+              "targets": {"overall_fit_s": 1.0, "overall_peak_mb": 500, "full_recompute_s": 10.0}}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
 
 

@@ -26,6 +26,8 @@ import pytest
 import soundfile as sf
 from sqlalchemy import make_url
 
+from app.config import WORKER_QUEUES
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 ADMIN_TOKEN = "test-admin-token"
@@ -94,6 +96,14 @@ def arena_env(servers, tmp_path_factory) -> dict[str, str]:
         "ARENA_ADMIN_TOKEN": ADMIN_TOKEN,
         "ARENA_SECRET_KEY": "test-secret-key",
         "ARENA_ARENA__LEADERBOARD_DEBOUNCE_SECONDS": "0.2",
+        # Inference retries, leases and the outage breaker on a test's time scale.
+        "ARENA_INFERENCE__BACKOFF_BASE_S": "0.1",
+        "ARENA_INFERENCE__BACKOFF_MAX_S": "1",
+        "ARENA_INFERENCE__LEASE_MARGIN_S": "1",
+        "ARENA_INFERENCE__BREAKER_WINDOW": "6",
+        "ARENA_INFERENCE__BREAKER_MIN_REQUESTS": "4",
+        "ARENA_INFERENCE__BREAKER_COOLDOWN_S": "1",
+        "ARENA_TEST_API_KEY": "sk-test-key",
     }
     os.environ.update(env)
     get_settings.cache_clear()
@@ -190,7 +200,7 @@ def worker(arena_env) -> Iterator[subprocess.Popen]:
     env = os.environ | arena_env
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-         "--queues", "default,leaderboard", "--concurrency", "2", "--loglevel", "WARNING",
+         "--queues", WORKER_QUEUES, "--concurrency", "2", "--loglevel", "WARNING",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         env=env, cwd=ROOT,
     )

@@ -9,15 +9,15 @@ from app.config import get_settings
 
 settings = get_settings()
 
-celery_app = Celery("s2s_arena", broker=settings.redis_url, include=["workers.leaderboard"])
+celery_app = Celery("s2s_arena", broker=settings.redis_url, include=["workers.leaderboard", "workers.inference"])
 celery_app.conf.update(
     task_default_queue="default",
-    task_routes={"leaderboard.*": {"queue": "leaderboard"}},
+    task_routes={"leaderboard.*": {"queue": "leaderboard"}, "inference.*": {"queue": "inference"}},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     task_ignore_result=True,
-    broker_transport_options={"visibility_timeout": 3600},
+    broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )

@@ -36,7 +36,8 @@ def human_rater(session: Session, name: str) -> Rater:
 
 
 def candidate_pairs(session: Session) -> list[tuple[int, int]]:
-    """Pairs of active models (lower id first) with ready responses to a common active prompt."""
+    """Pairs of active models (lower id first) with ready responses to a common active prompt.
+    A model in an outage (most of its recent inference requests failed) sits out."""
     r1, r2 = aliased(Response), aliased(Response)
     m1, m2 = aliased(SpeechModel), aliased(SpeechModel)
     rows = session.execute(
@@ -45,7 +46,8 @@ def candidate_pairs(session: Session) -> list[tuple[int, int]]:
         .join(Prompt, Prompt.id == r1.prompt_id)
         .join(m1, m1.id == r1.model_id)
         .join(m2, m2.id == r2.model_id)
-        .where(r1.status == "ready", r2.status == "ready", Prompt.active, m1.active, m2.active)
+        .where(r1.status == "ready", r2.status == "ready", Prompt.active, m1.active, m2.active,
+               m1.outage_since.is_(None), m2.outage_since.is_(None))
         .distinct()
     )
     return [(a, b) for a, b in rows]

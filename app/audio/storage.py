@@ -24,6 +24,12 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalStorage) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
     _KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{32}\.[a-z0-9]{1,5}$")
 
     def _path(self, key: str) -> Path:

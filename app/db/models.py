@@ -86,6 +86,11 @@ class SpeechModel(Base):
     input_sample_rate: Mapped[int] = mapped_column(Integer, default=16_000)
     adapter: Mapped[dict[str, Any]] = mapped_column(JSONB, default=lambda: {"kind": "upload"})
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+    # The outage breaker: set while most recent inference requests fail; such a model leaves
+    # pairing until a probe request succeeds again.
+    outage_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outage_probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outage_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -98,7 +103,7 @@ class Response(Base):
     __tablename__ = "responses"
     __table_args__ = (
         UniqueConstraint("prompt_id", "model_id"),
-        CheckConstraint("status IN ('pending', 'ready', 'failed')", name="status"),
+        CheckConstraint("status IN ('pending', 'running', 'ready', 'failed')", name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,7 +117,16 @@ class Response(Base):
     model_version: Mapped[str | None] = mapped_column(String(200))
     latency_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Inference bookkeeping: the job that asked for it, how often it was tried, and the claim
+    # of the task working on it now (a fencing token with a lease, so a redelivered task
+    # neither runs twice nor waits forever for a dead worker).
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
 
     prompt: Mapped[Prompt] = relationship()
     model: Mapped[SpeechModel] = relationship()

@@ -13,8 +13,10 @@ from app.datasets.schemas import ResponsesImported
 from app.db.models import Prompt, Response
 from app.deps import AdminAuth, SessionDep, SettingsDep, StorageDep
 from app.errors import Conflict, InvalidInput
+from app.inference import service as inference
 from app.speech_models import service
 from app.speech_models.schemas import (
+    InferenceRequest,
     ResponseRead,
     SpeechModelCreate,
     SpeechModelRead,
@@ -26,14 +28,18 @@ router = APIRouter(prefix="/api/v1/models", tags=["models"], dependencies=[Admin
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SpeechModelRead)
-def create_model(data: SpeechModelCreate, session: SessionDep) -> SpeechModelRead:
-    """Add a speech model under test, with its architecture metadata and adapter."""
-    model = service.create(session, data)
+def create_model(data: SpeechModelCreate, session: SessionDep,
+                 settings: SettingsDep) -> SpeechModelRead:
+    """Add a speech model under test, with its architecture metadata and adapter.
+
+    The adapter is checked now; an endpoint that does not answer gives a warning in
+    "warnings", not a refusal (it may be starting up)."""
+    model = service.create(session, data, settings)
     try:
         session.commit()
     except IntegrityError as exc:  # a concurrent request took the name first
         raise Conflict(f"a model named {data.name!r} already exists") from exc
-    return service.read(session, [model])[0]
+    return service.read(session, [model], warnings=service.warnings(data.adapter))[0]
 
 
 @router.get("", response_model=list[SpeechModelRead])
@@ -48,17 +54,40 @@ def get_model(model_id: int, session: SessionDep) -> SpeechModelRead:
 
 
 @router.patch("/{model_id}", response_model=SpeechModelRead)
-def update_model(model_id: int, data: SpeechModelUpdate, session: SessionDep) -> SpeechModelRead:
-    """Change metadata, or deactivate with {"active": false}: an inactive model leaves pairing;
-    its votes stay in the log."""
-    model = service.update(session, model_id, data)
+def update_model(model_id: int, data: SpeechModelUpdate, session: SessionDep,
+                 settings: SettingsDep) -> SpeechModelRead:
+    """Change metadata or the adapter, or deactivate with {"active": false}: an inactive model
+    leaves pairing; its votes stay in the log."""
+    model = service.update(session, model_id, data, settings)
     session.commit()
-    return service.read(session, [model])[0]
+    warnings = service.warnings(data.adapter) if data.adapter is not None else []
+    return service.read(session, [model], warnings=warnings)[0]
+
+
+@router.post("/{model_id}/inference", status_code=status.HTTP_202_ACCEPTED)
+def start_inference(model_id: int, session: SessionDep, settings: SettingsDep,
+                    data: InferenceRequest | None = None) -> dict[str, int]:
+    """Fill in the model's answer to every active prompt that lacks one, through its adapter,
+    on the workers. Follow the job at GET /api/v1/jobs/{job_id}. With {"retry_failed": true}
+    the failed responses are tried again; "prompt_ids" narrows the job to those prompts."""
+    data = data or InferenceRequest()
+    model = service.get(session, model_id)
+    job, response_ids = inference.start_job(session, model, settings,
+                                            retry_failed=data.retry_failed,
+                                            prompt_keys=data.prompt_ids)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # another job created some of these rows at the same moment
+        raise Conflict("another inference job for this model started at the same time; "
+                       "try again") from exc
+    inference.enqueue(response_ids)
+    return {"job_id": job.id}
 
 
 @router.post("/{model_id}/deactivate", response_model=SpeechModelRead)
-def deactivate_model(model_id: int, session: SessionDep) -> SpeechModelRead:
-    model = service.update(session, model_id, SpeechModelUpdate(active=False))
+def deactivate_model(model_id: int, session: SessionDep,
+                     settings: SettingsDep) -> SpeechModelRead:
+    model = service.update(session, model_id, SpeechModelUpdate(active=False), settings)
     session.commit()
     return service.read(session, [model])[0]
 
@@ -98,7 +127,8 @@ def list_responses(model_id: int, session: SessionDep) -> list[ResponseRead]:
     service.get(session, model_id)
     rows = session.execute(
         select(Prompt.key.label("prompt_id"), Response.status, Response.duration_s,
-               Response.transcript, Response.source, Response.error, Response.created_at)
+               Response.transcript, Response.source, Response.error, Response.attempts,
+               Response.latency_ms, Response.model_version, Response.created_at)
         .join(Prompt, Prompt.id == Response.prompt_id)
         .where(Response.model_id == model_id)
         .order_by(Prompt.key)

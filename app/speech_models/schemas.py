@@ -1,22 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.inference.configs import AdapterConfig, UploadAdapter
+
 SUPPORTED_SAMPLE_RATES = (8_000, 16_000, 22_050, 22_500, 24_000, 32_000, 44_100, 48_000)
 
-
-class UploadAdapter(BaseModel):
-    """Responses arrive only through REST uploads."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["upload"] = "upload"
-
-
-# The registry of adapter kinds; inference adapters join this union.
-AdapterConfig = Annotated[Union[UploadAdapter], Field(discriminator="kind")]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str | None, Field(default=None, max_length=200)]
@@ -57,12 +49,20 @@ class SpeechModelUpdate(BaseModel):
     sector: Literal["industry", "academia"] | None = None
     access: Literal["open", "closed"] | None = None
     description: Annotated[str | None, Field(max_length=5000)] = None
+    input_sample_rate: int | None = None
+    adapter: AdapterConfig | None = None
     active: bool | None = None
 
+    _rate = field_validator("input_sample_rate")(
+        lambda cls, rate: rate if rate is None else SpeechModelCreate._rate(rate))
+
     @model_validator(mode="after")
-    def _active_is_true_or_false(self) -> "SpeechModelUpdate":
+    def _not_null(self) -> "SpeechModelUpdate":
         if "active" in self.model_fields_set and self.active is None:
             raise ValueError("active must be true or false")
+        for name in ("adapter", "input_sample_rate"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         return self
 
 
@@ -73,6 +73,9 @@ class ResponseRead(BaseModel):
     transcript: str | None
     source: str
     error: str | None
+    attempts: int
+    latency_ms: float | None
+    model_version: str | None
     created_at: datetime
 
 
@@ -91,5 +94,18 @@ class SpeechModelRead(BaseModel):
     input_sample_rate: int
     adapter: dict
     active: bool
+    outage_since: datetime | None
+    outage_reason: str | None
     created_at: datetime
     responses_ready: int = 0
+    responses_pending: int = 0
+    responses_failed: int = 0
+    warnings: list[str] = []  # from checks made when the model was added or changed
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retry_failed: bool = False  # also try again the prompts whose response failed
+    prompt_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, min_length=1, max_length=100_000)  # only these prompts

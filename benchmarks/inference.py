@@ -1,0 +1,144 @@
+"""Inference task overhead: how many inference tasks per second two Celery worker processes
+finish when the model answers at once.
+
+Every task does what it does in production: read the response row and the model's adapter,
+take a concurrency and rate slot in Redis, claim the row, read the prompt's stored FLAC and
+resample it to the model's input rate, call the model through the real openai client (a fake
+OpenAI-compatible server on a local socket, in this process, answering a 1 s clip at once),
+validate and re-encode the answer, store it, and finish the row and its job in one
+transaction. Each prompt has its own stored clip, so no prompt is converted from a cache.
+
+Run: python -m benchmarks.inference [--tasks 2000] [--workers 2]
+It uses the Postgres server of ARENA_DATABASE_URL (a database `arena_bench_inference` is made
+and dropped) or an embedded one, and the Redis of ARENA_REDIS_URL (database 12, emptied) or an
+embedded one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from benchmarks.common import ROOT, bench_database, bench_redis
+
+RESULTS = Path(__file__).resolve().parent / "results" / "inference.json"
+
+
+def _prompts(url: str, data_dir: Path, count: int) -> None:
+    """`count` prompts, each with a clip of its own in storage (3 s of speech-like noise)."""
+    import numpy as np
+    from sqlalchemy import create_engine
+
+    from app.audio.codec import encode
+    from app.audio.storage import LocalStorage
+
+    rng = np.random.default_rng(0)
+    clip = encode((0.1 * rng.standard_normal(3 * 24_000)).astype("float32"), 24_000)
+    storage = LocalStorage(data_dir / "audio")
+    keys = [storage.put(clip) for _ in range(count)]
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO prompts (key, dataset, text, task, language, level, domain, audio_key, "
+            "duration_s, active, created_at) VALUES (:key, 'bench', 'a prompt', 'chat', 'en', "
+            "'L1', 'education', :audio, 3.0, true, now())"),
+            [{"key": f"p{n:05d}", "audio": key} for n, key in enumerate(keys)])
+    engine.dispose()
+
+
+def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | None) -> float:
+    from app.db.models import Job, SpeechModel
+    from app.inference import service
+
+    with session_factory() as session:
+        started = time.perf_counter()
+        job, ids = service.start_job(session, session.get(SpeechModel, model_id), settings,
+                                     prompt_keys=prompt_keys)
+        session.commit()
+        job_id = job.id
+    service.enqueue(ids)
+    while True:
+        with session_factory() as session:
+            job = session.get(Job, job_id)
+            if job.status in ("done", "failed"):
+                if job.failed:
+                    raise RuntimeError(f"{job.failed} tasks failed: {job.errors[:3]}")
+                return time.perf_counter() - started
+        time.sleep(0.02)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="arena-bench-inference-"))
+    with bench_database("arena_bench_inference") as db_url, bench_redis(12) as redis_url:
+        env = os.environ | {"ARENA_DATABASE_URL": db_url, "ARENA_REDIS_URL": redis_url,
+                            "ARENA_DATA_DIR": str(data_dir), "ARENA_ENVIRONMENT": "test"}
+        os.environ.update(env)
+        from app.config import get_settings
+        from app.db.session import new_session
+        from app.speech_models.schemas import SpeechModelCreate
+        from app.speech_models import service as models
+        from tests.fakes.openai_server import running
+        from tests.fakes.server import Control
+
+        get_settings.cache_clear()
+        settings = get_settings()
+        _prompts(db_url, data_dir, args.tasks + 50)
+        control = Control()
+        with running(control) as fake_url:
+            with new_session() as session:
+                model = models.create(session, SpeechModelCreate.model_validate({
+                    "name": "bench-omni", "input_sample_rate": 16_000,
+                    "adapter": {"kind": "openai_chat_audio", "base_url": fake_url,
+                                "model": "fake", "max_concurrency": 256,
+                                "requests_per_minute": None},
+                }), settings)
+                session.commit()
+                model_id = model.id
+            workers = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                     "--queues", "inference", "--concurrency", "1", "--loglevel", "WARNING",
+                     "--hostname", f"bench{n}@%h", "--without-gossip", "--without-mingle",
+                     "--without-heartbeat"],
+                    env=env, cwd=ROOT)
+                for n in range(args.workers)
+            ]
+            try:
+                warm = [f"p{n:05d}" for n in range(args.tasks, args.tasks + 50)]
+                _run_job(new_session, model_id, settings, warm)  # start-up and imports
+                control.requests.clear()
+                elapsed = _run_job(new_session, model_id, settings, None)
+            finally:
+                for process in workers:
+                    process.terminate()
+                for process in workers:
+                    process.wait(30)
+        done = len(control.requests)
+    result = {
+        "tasks": args.tasks, "worker_processes": args.workers, "cpus": os.cpu_count(),
+        "seconds": round(elapsed, 2), "tasks_per_second": round(args.tasks / elapsed, 1),
+        "ms_per_task_per_process": round(1000 * elapsed * args.workers / args.tasks, 2),
+        "requests_seen_by_the_fake": done, "target_tasks_per_second": 100,
+    }
+    print(json.dumps(result, indent=2))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
