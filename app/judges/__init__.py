@@ -1,0 +1,1 @@
+"""Automatic judges: the papers' prompts, reading their replies, and judge–human agreement."""
