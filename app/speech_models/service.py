@@ -55,6 +55,9 @@ def warnings(adapter) -> list[str]:
         if name.endswith("_env") and value and not os.environ.get(value):
             found.append(f"the environment variable {value} ({name}) is not set on this "
                          "server; the workers need it")
+    if adapter.kind == "gemini" and adapter.voice is None:
+        found.append("no voice is set: Gemini then answers in text only and every response "
+                     "fails; set voice (a prebuilt voice such as \"Kore\") for a model that speaks")
     if adapter.kind != "upload":
         from app.inference import adapters
 

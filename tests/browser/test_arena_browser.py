@@ -7,61 +7,19 @@ Screenshots land in tests/artifacts/ (gitignored).
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+from tests.browser.conftest import require_browser, screenshot, watch_errors
+
+require_browser()
+
+from playwright.sync_api import Page  # noqa: E402
+
 MODELS = {"alpha", "beta", "gamma"}
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-if not CHROMIUM.exists():
-    pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
-if importlib.util.find_spec("playwright") is None:
-    pytest.skip("browser tests need playwright (pip install -e '.[test]')", allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser):
-    """A fresh browser context (so a fresh visitor cookie) with a desktop viewport."""
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
-def watch_errors(page: Page) -> list[str]:
-    """Script errors and failed requests the page runs into from now on.
-
-    The browser's own favicon probe is left out: the app serves no /favicon.ico.
-    """
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: errors.append(f"failed: {req.method} {req.url}"))
-    page.on("response", lambda reply: errors.append(f"{reply.status}: {reply.request.method} {reply.url}")
-            if reply.status >= 400 and not reply.url.endswith("/favicon.ico") else None)
-    return errors
 
 
 def battle_token(page: Page) -> str:
@@ -79,17 +37,6 @@ def play_all_clips(page: Page) -> None:
                 .every(a => a.ended && a.error === null && a.duration > 0.5)""",
         timeout=30_000,
     )
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Full-page shots at desktop and phone widths, once the audio players know their clips."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('audio')].every(a => a.readyState >= 1)")
-    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(viewport)
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
 
 
 def test_listen_vote_reveal_and_see_the_leaderboard_update(seeded, live_server, worker, page):
