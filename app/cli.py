@@ -35,8 +35,8 @@ def _worker(args: argparse.Namespace) -> int:
     get_settings().require_database_url()
     from workers.celery_app import celery_app
 
-    celery_app.worker_main(["worker", "--queues", args.queues, "--concurrency",
-                            str(args.concurrency), "--loglevel", args.loglevel])
+    celery_app.worker_main(["worker", "--queues", args.queues, "--pool", args.pool,
+                            "--concurrency", str(args.concurrency), "--loglevel", args.loglevel])
     return 0
 
 
@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
     worker = commands.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default=WORKER_QUEUES)
+    worker.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork",
+                        help="prefork for CPU work (leaderboard); threads for the inference "
+                             "queue, whose tasks mostly wait on remote models")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=_worker)

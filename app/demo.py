@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audio.storage import AudioStorage, StagedWrites
-from app.config import PROJECT_ROOT, AudioSettings
+from app.config import PROJECT_ROOT, AudioSettings, get_settings
 from app.datasets import service as datasets
 from app.datasets.bundle import FolderBundle
 from app.db.models import Prompt, SpeechModel
@@ -30,7 +30,7 @@ def load_demo(session: Session, storage: AudioStorage, audio: AudioSettings) -> 
             slug = entry.pop("slug")
             model = session.scalars(
                 select(SpeechModel).where(SpeechModel.name == entry["name"])
-            ).one_or_none() or models.create(session, SpeechModelCreate(**entry))
+            ).one_or_none() or models.create(session, SpeechModelCreate(**entry), get_settings())
             datasets.import_responses(session, model, FolderBundle(DEMO_DIR / "responses" / slug),
                                       staged, audio)
         session.commit()

@@ -18,7 +18,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from app.config import WORKER_QUEUES, ConfigurationError, get_settings, new_token
+from app.config import CPU_QUEUES, REMOTE_QUEUES, ConfigurationError, get_settings, new_token
 
 
 def _persisted_secret(path: Path) -> str:
@@ -145,8 +145,16 @@ def run_demo(*, host: str, port: int, load_demo_data: bool = True, worker_concur
         processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                 "--queues", WORKER_QUEUES, "--concurrency", str(worker_concurrency),
-                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+                 "--queues", CPU_QUEUES, "--concurrency", str(worker_concurrency),
+                 "--hostname", "cpu@%h", "--loglevel", "WARNING", "--without-gossip",
+                 "--without-mingle"],
+                env=env,
+            ),
+            subprocess.Popen(  # calls to models mostly wait: threads, not processes
+                [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                 "--queues", REMOTE_QUEUES, "--pool", "threads", "--concurrency", "8",
+                 "--hostname", "remote@%h", "--loglevel", "WARNING", "--without-gossip",
+                 "--without-mingle"],
                 env=env,
             ),
             subprocess.Popen(

@@ -79,6 +79,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="tasks in flight per worker process (Celery's threads pool)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="arena-bench-inference-"))
@@ -110,7 +112,8 @@ def main() -> int:
             workers = [
                 subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                     "--queues", "inference", "--concurrency", "1", "--loglevel", "WARNING",
+                     "--queues", "inference", "--pool", "threads", "--concurrency",
+                     str(args.threads), "--loglevel", "WARNING",
                      "--hostname", f"bench{n}@%h", "--without-gossip", "--without-mingle",
                      "--without-heartbeat"],
                     env=env, cwd=ROOT)
@@ -128,7 +131,8 @@ def main() -> int:
                     process.wait(30)
         done = len(control.requests)
     result = {
-        "tasks": args.tasks, "worker_processes": args.workers, "cpus": os.cpu_count(),
+        "tasks": args.tasks, "worker_processes": args.workers, "threads_per_process": args.threads,
+        "cpus": os.cpu_count(),
         "seconds": round(elapsed, 2), "tasks_per_second": round(args.tasks / elapsed, 1),
         "ms_per_task_per_process": round(1000 * elapsed * args.workers / args.tasks, 2),
         "requests_seen_by_the_fake": done, "target_tasks_per_second": 100,

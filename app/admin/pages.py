@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.config import Settings, get_settings
 from app.db.models import Job
 from app.deps import SessionDep, SettingsDep
-from app.errors import Forbidden, Unauthorized
+from app.errors import Conflict, Forbidden, Unauthorized
 from app.inference import service as inference
 from app.jobs import service as jobs
 from app.speech_models import service as models
@@ -106,7 +107,10 @@ def run_inference(request: Request, model_id: int, session: SessionDep, settings
     """The page's "Run inference" and "Retry failed" buttons: the same job as the REST call."""
     model = models.get(session, model_id)
     job, response_ids = inference.start_job(session, model, settings, retry_failed=retry_failed)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a double click: the first job already has these prompts
+        raise Conflict("an inference job for this model started at the same moment") from exc
     inference.enqueue(response_ids)
     return templates.TemplateResponse(request, "partials/admin_status.html",
                                       _status(session, settings))

@@ -87,28 +87,29 @@ def import_responses(
     prompts = {p.key: p for p in session.scalars(select(Prompt).where(Prompt.key.in_(keys)))}
     if unknown := [key for key in keys if key not in prompts]:
         raise InvalidInput(f"no prompt with id: {', '.join(unknown)}")
-    existing = session.scalars(
-        select(Prompt.key)
-        .join(Response, Response.prompt_id == Prompt.id)
-        .where(Response.model_id == model.id, Prompt.key.in_(keys))
-    ).all()
-    if existing:
+    existing = {
+        key: response for key, response in session.execute(
+            select(Prompt.key, Response)
+            .join(Response, Response.prompt_id == Prompt.id)
+            .where(Response.model_id == model.id, Prompt.key.in_(keys))
+        )
+    }
+    # A failed inference is replaced by an upload; anything else would be overwritten.
+    if taken := sorted(key for key, r in existing.items() if r.status != "failed"):
         raise Conflict(
-            f"model {model.name!r} already has a response to: {', '.join(sorted(existing))}"
+            f"model {model.name!r} already has a response (ready, or being generated) to: "
+            f"{', '.join(taken)}"
         )
 
     for number, line in lines:
         clip = _clip(bundle, number, line.audio, audio)
-        session.add(
-            Response(
-                prompt_id=prompts[line.prompt_id].id,
-                model_id=model.id,
-                status="ready",
-                source="upload",
-                audio_key=staged.put(clip.data),
-                duration_s=clip.duration_s,
-                transcript=line.transcript,
-            )
-        )
+        response = existing.get(line.prompt_id) or Response(
+            prompt_id=prompts[line.prompt_id].id, model_id=model.id)
+        response.status, response.source, response.error = "ready", "upload", None
+        response.audio_key = staged.put(clip.data)
+        response.duration_s = clip.duration_s
+        response.transcript = line.transcript
+        response.model_version = response.latency_ms = response.usage = None
+        session.add(response)
     session.flush()
     return ResponsesImported(model=model.name, responses=len(lines), prompt_ids=keys)

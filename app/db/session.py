@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
@@ -21,7 +21,7 @@ def get_engine() -> Engine:
     if _engine is None or _engine_pid != os.getpid():
         settings = get_settings()
         _engine = create_engine(
-            settings.require_database_url(), pool_pre_ping=True, pool_size=10, max_overflow=10
+            settings.require_database_url(), pool_pre_ping=True, pool_size=10, max_overflow=30
         )
         _engine_pid = os.getpid()
         _factory = sessionmaker(_engine, expire_on_commit=False)
@@ -54,3 +54,11 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def autocommit() -> Iterator[Connection]:
+    """A connection on which every statement commits by itself: for steps done in one
+    statement, one round trip instead of BEGIN, the statement and COMMIT."""
+    with get_engine().connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -46,6 +46,7 @@ return {1, 0}
 
 @dataclass(frozen=True)
 class Slot:
+    model_id: int
     key: str
     token: str
 
@@ -72,11 +73,25 @@ class ModelLimits:
             args=[token, max_concurrency, lease_s, requests_per_minute or 0],
         )
         if taken:
-            return Slot(slots, token), 0.0
+            return Slot(model_id, slots, token), 0.0
         return None, int(wait_ms) / 1000
 
-    def release(self, slot: Slot) -> None:
-        self.redis.zrem(slot.key, slot.token)
+    def release(self, slot: Slot, *, outcome: bool | None = None,
+                window: int = 20) -> tuple[int, int]:
+        """Give a slot back and, when `outcome` is given, remember that request's outcome for
+        the breaker, in one round trip. Returns (requests, failures) among the last `window`
+        outcomes ((0, 0) when none was recorded)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(slot.key, slot.token)
+        if outcome is None:
+            pipe.execute()
+            return 0, 0
+        key = self._key(slot.model_id, "outcomes")
+        pipe.lpush(key, b"1" if outcome else b"0")
+        pipe.ltrim(key, 0, window - 1)
+        pipe.lrange(key, 0, window - 1)
+        outcomes = pipe.execute()[3]
+        return len(outcomes), sum(1 for o in outcomes if o == b"0")
 
     def in_flight(self, model_id: int) -> int:
         return int(self.redis.zcard(self._key(model_id, "slots")))
@@ -85,7 +100,7 @@ class ModelLimits:
         """Remember one request's outcome; return (requests, failures) among the last
         `window`."""
         key = self._key(model_id, "outcomes")
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)
         pipe.lpush(key, b"1" if ok else b"0")
         pipe.ltrim(key, 0, window - 1)
         pipe.lrange(key, 0, window - 1)

@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
-import numpy as np
 import soundfile as sf
 import soxr
+from sqlalchemy import Connection
 
-from app.audio.codec import canonicalise, read_canonical
+from app.audio.codec import canonicalise, wav_bytes
 from app.audio.storage import AudioStorage, get_storage
 from app.config import InferenceSettings, Settings, get_settings
-from app.db.session import get_engine
+from app.db.session import autocommit
 from app.errors import ArenaError
 from app.inference import adapters, service
 from app.inference.adapters.base import (
@@ -34,7 +34,7 @@ from app.inference.adapters.base import (
     TransientError,
     pcm16_to_wav,
 )
-from app.inference.limits import ModelLimits
+from app.inference.limits import ModelLimits, Slot
 from app.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -59,22 +59,30 @@ def run(response_id: int, attempt: int, reschedule: Reschedule, *,
     """Work on one response; returns a short word on what happened (for logs and tests)."""
     settings = settings or get_settings()
     storage = storage or get_storage()
+    # One connection for the whole task (autocommit: no transaction stays open while the
+    # model thinks), so the pool checks it only once.
+    with autocommit() as conn:
+        return _run(conn, response_id, attempt, reschedule, settings, storage)
+
+
+def _run(conn: Connection, response_id: int, attempt: int, reschedule: Reschedule,
+         settings: Settings, storage: AudioStorage) -> str:
     policy = settings.inference
-    with get_engine().begin() as conn:
-        claimed = service.claim(conn, response_id, policy.lease_margin_s)
-        if claimed is None:
-            status, left = service.lease_left(conn, response_id)
+    claimed = service.claim(conn, response_id, policy.lease_margin_s)
     if claimed is None:
+        status, left = service.lease_left(conn, response_id)
         if status == "running":  # another delivery of this task holds it
             reschedule(left + 1.0, attempt)
             return "held by another task"
         return "finished already" if status else "gone"
 
     adapter, config = _adapter(claimed)
-    if adapter is None:
-        with get_engine().begin() as conn:
-            service.finish_failed(conn, claimed, attempt=attempt, error=(
-                "the model has no inference adapter (kind upload)"))
+    refusal = ("the model has no inference adapter (kind upload)" if adapter is None else
+               "the \"command\" adapter is switched off on this worker "
+               "(ARENA_INFERENCE__ALLOW_COMMAND_ADAPTER)"
+               if config.kind == "command" and not policy.allow_command_adapter else None)
+    if refusal:
+        service.finish_failed(conn, claimed, attempt=attempt, error=refusal)
         return "failed"
     lease = config.timeout_s + policy.lease_margin_s
     limits = _limits()
@@ -82,10 +90,10 @@ def run(response_id: int, attempt: int, reschedule: Reschedule, *,
     if claimed.outage_since is not None:
         wait = service.seconds_until(claimed.outage_probe_at)
         if wait > 0:
-            return _wait(claimed, reschedule, attempt, wait + random.uniform(0, 1),
+            return _wait(conn, claimed, reschedule, attempt, wait + random.uniform(0, 1),
                          "waiting for the outage probe")
         if not limits.claim_probe(claimed.model_id, lease):
-            return _wait(claimed, reschedule, attempt,
+            return _wait(conn, claimed, reschedule, attempt,
                          min(policy.breaker_cooldown_s, 5.0) * random.uniform(1, 1.5),
                          "waiting for the outage probe")
         probe = True
@@ -94,30 +102,31 @@ def run(response_id: int, attempt: int, reschedule: Reschedule, *,
     if slot is None:
         if probe:
             limits.end_probe(claimed.model_id)
-        return _wait(claimed, reschedule, attempt, wait * random.uniform(1.0, 1.5),
+        return _wait(conn, claimed, reschedule, attempt, wait * random.uniform(1.0, 1.5),
                      "waiting for a slot")
     try:
-        ok, error = _call(claimed, adapter, attempt, settings, storage, reschedule)
-    finally:
+        ok, error = _call(conn, claimed, adapter, attempt, settings, storage, reschedule)
+    except BaseException:
         limits.release(slot)
+        raise
+    finally:
         if probe:
             limits.end_probe(claimed.model_id)
-    _breaker(limits, claimed, ok, error, policy)
+    _breaker(conn, limits, slot, claimed, ok, error, policy)
     return "ready" if ok else ("failed" if error else "retrying")
 
 
-def _wait(claimed: service.Claimed, reschedule: Reschedule, attempt: int, countdown: float,
-          why: str) -> str:
+def _wait(conn: Connection, claimed: service.Claimed, reschedule: Reschedule, attempt: int,
+          countdown: float, why: str) -> str:
     """Hand the row back without spending an attempt, and come back later."""
-    with get_engine().begin() as conn:
-        released = service.release(conn, claimed)
-    if released:
+    if service.release(conn, claimed):
         reschedule(countdown, attempt)
     return why
 
 
-def _call(claimed: service.Claimed, adapter: Adapter, attempt: int, settings: Settings,
-          storage: AudioStorage, reschedule: Reschedule) -> tuple[bool, str | None]:
+def _call(conn: Connection, claimed: service.Claimed, adapter: Adapter, attempt: int,
+          settings: Settings, storage: AudioStorage,
+          reschedule: Reschedule) -> tuple[bool, str | None]:
     """Call the adapter once. Returns (succeeded, error of a request that failed)."""
     policy = settings.inference
     try:
@@ -130,32 +139,27 @@ def _call(claimed: service.Claimed, adapter: Adapter, attempt: int, settings: Se
     except TransientError as exc:
         if attempt + 1 >= policy.max_attempts:
             message = f"{exc.message} (gave up after {attempt + 1} attempts)"
-            with get_engine().begin() as conn:
-                service.finish_failed(conn, claimed, attempt=attempt, error=message)
+            service.finish_failed(conn, claimed, attempt=attempt, error=message)
             return False, message
-        with get_engine().begin() as conn:
-            released = service.release(conn, claimed, error=exc.message, attempt=attempt)
+        released = service.release(conn, claimed, error=exc.message, attempt=attempt)
         if released:
             reschedule(backoff(attempt, exc.retry_after, policy), attempt + 1)
         return False, exc.message
     except PermanentError as exc:
-        with get_engine().begin() as conn:
-            service.finish_failed(conn, claimed, attempt=attempt, error=exc.message)
+        service.finish_failed(conn, claimed, attempt=attempt, error=exc.message)
         return False, exc.message
     except Exception as exc:  # a bug or an outage of our own: fail this row, keep the reason
         log.exception("inference of response %s failed", claimed.response_id)
-        with get_engine().begin() as conn:
-            service.finish_failed(conn, claimed, attempt=attempt,
-                                  error=f"internal error: {type(exc).__name__}: {exc}")
+        service.finish_failed(conn, claimed, attempt=attempt,
+                              error=f"internal error: {type(exc).__name__}: {exc}")
         return False, None  # not the model's fault: the breaker does not count it
 
     key = storage.put(clip.data)
     try:
-        with get_engine().begin() as conn:
-            stored = service.finish_ready(
-                conn, claimed, attempt=attempt, audio_key=key, duration_s=clip.duration_s,
-                transcript=generated.transcript, model_version=generated.model_version,
-                latency_ms=latency_ms, usage=generated.usage or None)
+        stored = service.finish_ready(
+            conn, claimed, attempt=attempt, audio_key=key, duration_s=clip.duration_s,
+            transcript=generated.transcript, model_version=generated.model_version,
+            latency_ms=latency_ms, usage=generated.usage or None)
     except BaseException:
         storage.delete(key)
         raise
@@ -174,34 +178,28 @@ def _canonical(generated: Generated, settings: Settings):
         raise PermanentError(f"the reply is not usable audio: {exc.message}") from exc
 
 
-def _breaker(limits: ModelLimits, claimed: service.Claimed, ok: bool, error: str | None,
-             policy: InferenceSettings) -> None:
-    """Count this request; open the outage breaker when most recent requests failed, close it
-    when a request succeeds again."""
+def _breaker(conn: Connection, limits: ModelLimits, slot: Slot, claimed: service.Claimed,
+             ok: bool, error: str | None, policy: InferenceSettings) -> None:
+    """Give the slot back and count this request (one Redis round trip); open the outage
+    breaker when most recent requests failed, close it when a request succeeds again. An
+    error of our own (`error` None on failure) is not the model's and is not counted."""
     model_id = claimed.model_id
-    if ok:
-        if claimed.outage_since is not None:
-            with get_engine().begin() as conn:
-                if service.close_outage(conn, model_id):
-                    log.warning("model %s recovered", claimed.model_name)
+    counted = ok or error is not None
+    requests, failures = limits.release(slot, outcome=ok if counted else None,
+                                        window=policy.breaker_window)
+    if not counted:
+        return
+    if claimed.outage_since is not None:
+        if ok and service.close_outage(conn, model_id):
             limits.forget_outcomes(model_id)
-        else:
-            limits.record(model_id, True, policy.breaker_window)
-        return
-    if error is None:
-        return
-    if claimed.outage_since is not None:  # the probe failed: wait another cooldown
-        with get_engine().begin() as conn:
+            log.warning("model %s recovered", claimed.model_name)
+        elif not ok:  # the probe failed: wait another cooldown
             service.postpone_probe(conn, model_id, error, policy.breaker_cooldown_s)
         return
-    requests, failures = limits.record(model_id, False, policy.breaker_window)
-    if requests >= policy.breaker_min_requests and (
+    if not ok and requests >= policy.breaker_min_requests and (
             failures / requests >= policy.breaker_failure_ratio):
-        with get_engine().begin() as conn:
-            opened = service.open_outage(
-                conn, model_id, f"{failures} of the last {requests} requests failed; last "
-                f"error: {error}", policy.breaker_cooldown_s)
-        if opened:
+        if service.open_outage(conn, model_id, f"{failures} of the last {requests} requests "
+                               f"failed; last error: {error}", policy.breaker_cooldown_s):
             log.warning("model %s is out of pairing: %s of the last %s requests failed",
                         claimed.model_name, failures, requests)
 
@@ -235,12 +233,10 @@ def _limits() -> ModelLimits:
 
 @lru_cache(maxsize=64)
 def _prompt_wav(storage: AudioStorage, audio_key: str, rate: int) -> bytes:
-    samples, source_rate = read_canonical(storage.get(audio_key))
-    if source_rate != rate:
+    samples, source_rate = sf.read(io.BytesIO(storage.get(audio_key)), dtype="int16")
+    if source_rate != rate:  # int16 throughout: a quarter cheaper than through float
         samples = soxr.resample(samples, source_rate, rate, quality="HQ")
-    buffer = io.BytesIO()
-    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return wav_bytes(samples, rate)
 
 
 def prompt_audio(storage: AudioStorage, audio_key: str, rate: int, key: str,

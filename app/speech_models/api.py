@@ -14,6 +14,8 @@ from app.db.models import Prompt, Response
 from app.deps import AdminAuth, SessionDep, SettingsDep, StorageDep
 from app.errors import Conflict, InvalidInput
 from app.inference import service as inference
+from app.inference.limits import ModelLimits
+from app.redis_client import get_redis
 from app.speech_models import service
 from app.speech_models.schemas import (
     InferenceRequest,
@@ -60,7 +62,10 @@ def update_model(model_id: int, data: SpeechModelUpdate, session: SessionDep,
     leaves pairing; its votes stay in the log."""
     model = service.update(session, model_id, data, settings)
     session.commit()
-    warnings = service.warnings(data.adapter) if data.adapter is not None else []
+    warnings = []
+    if data.adapter is not None:
+        ModelLimits(get_redis()).forget_outcomes(model.id)
+        warnings = service.warnings(data.adapter)
     return service.read(session, [model], warnings=warnings)[0]
 
 

@@ -33,6 +33,9 @@ def update(session: Session, model_id: int, data: SpeechModelUpdate,
     model = get(session, model_id)
     if data.adapter is not None:
         _check_allowed(data.adapter, settings)
+        # A new adapter deserves a fresh start: the outage breaker forgets the old one's
+        # failures (the caller clears the breaker's memory in Redis after the commit).
+        model.outage_since = model.outage_probe_at = model.outage_reason = None
     for field, value in data.model_dump(exclude_unset=True).items():
         setattr(model, field, value)
     session.flush()

@@ -172,7 +172,7 @@ def test_bad_responses_are_refused_and_leave_nothing(client, db, arena_env):
 
     assert upload(data={"prompt_id": "q1"}, files={"file": ("a.wav", tone(), "audio/wav")}).status_code == 201
     second = upload(data={"prompt_id": "q1"}, files={"file": ("b.wav", tone(), "audio/wav")})
-    assert second.status_code == 409 and "already has a response to: q1" in second.json()["message"]
+    assert second.status_code == 409 and "already has a response (ready, or being generated) to: q1" in second.json()["message"]
     assert _counts(db)["responses"] == 1
     assert len(stored_files(get_settings().audio_dir)) == len(files_before) + 1
 

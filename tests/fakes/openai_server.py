@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import json
 import time
@@ -56,14 +57,21 @@ def reply_samples(seconds: float = 0.5, rate: int = REPLY_RATE) -> np.ndarray:
     return np.round(0.3 * 32767 * np.sin(2 * np.pi * 440.0 * t)).astype("<i2")
 
 
+@functools.cache
 def reply_pcm() -> bytes:
     return reply_samples().tobytes()
 
 
+@functools.cache
+def _canned_wav() -> bytes:
+    return reply_wav(reply_samples())
+
+
 def reply_wav(samples: np.ndarray | None = None) -> bytes:
+    if samples is None:
+        return _canned_wav()
     buffer = io.BytesIO()
-    sf.write(buffer, reply_samples() if samples is None else samples, REPLY_RATE, format="WAV",
-             subtype="PCM_16")
+    sf.write(buffer, samples, REPLY_RATE, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 

@@ -212,3 +212,31 @@ def test_stored_audio_matches_ready_responses(client, openai_fake, arena_env):
 
     files = stored_files(Path(arena_env["ARENA_DATA_DIR"]) / "audio")
     assert len(files) == 2 + 2  # two prompts and two answers, nothing left over
+
+
+def test_an_upload_replaces_a_failed_inference(client, openai_fake):
+    control, base_url = openai_fake
+    add_prompts(client, ["p1", "p2"])
+    model = add_model(client, base_url)
+    control.reset(default="400")
+    run_job(client, model["id"])
+    reply = client.post(f"/api/v1/models/{model['id']}/responses", headers=ADMIN,
+                        files={"file": ("r.zip", responses_zip(["p1"]), "application/zip")})
+    assert reply.status_code == 201, reply.text
+    after = responses(client, model["id"])
+    assert after["p1"] | {"status": "ready", "source": "upload", "error": None} == after["p1"]
+    assert after["p2"]["status"] == "failed"
+
+
+def test_a_new_adapter_ends_an_outage(client, db, openai_fake):
+    _, base_url = openai_fake
+    model = add_model(client, base_url)
+    from sqlalchemy import text
+
+    db.execute(text("UPDATE speech_models SET outage_since = now(), outage_reason = 'x' "
+                    "WHERE id = :id"), {"id": model["id"]})
+    db.commit()
+    changed = client.patch(f"/api/v1/models/{model['id']}", headers=ADMIN, json={
+        "adapter": {"kind": "openai_chat_audio", "base_url": base_url, "model": "other"}})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["outage_since"], changed.json()["outage_reason"]) == (None, None)

@@ -8,7 +8,6 @@ decided in one place.
 from __future__ import annotations
 
 import email.utils
-import io
 import os
 import re
 import time
@@ -17,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-import soundfile as sf
+from app.audio.codec import pcm16_wav
+
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,7 @@ def pcm16_to_wav(pcm: bytes, rate: int) -> bytes:
     """Wrap raw little-endian 16-bit mono PCM in a WAV header."""
     if len(pcm) % 2:
         raise PermanentError("the raw PCM reply has an odd number of bytes (not 16-bit audio)")
-    samples = np.frombuffer(pcm, dtype="<i2")
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return pcm16_wav(pcm, rate)
 
 
 def _short(text: str, limit: int = 300) -> str:
