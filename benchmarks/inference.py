@@ -32,8 +32,9 @@ from benchmarks.common import ROOT, bench_database, bench_redis
 RESULTS = Path(__file__).resolve().parent / "results" / "inference.json"
 
 
-def _prompts(url: str, data_dir: Path, count: int) -> None:
-    """`count` prompts, each with a clip of its own in storage (3 s of speech-like noise)."""
+def _prompts(url: str, data_dir: Path, count: int, seconds: float) -> None:
+    """`count` prompts, each with a clip of its own in storage (`seconds` of noise, which
+    compresses worse than speech, so decoding it costs a little more than a real prompt)."""
     import numpy as np
     from sqlalchemy import create_engine
 
@@ -41,7 +42,7 @@ def _prompts(url: str, data_dir: Path, count: int) -> None:
     from app.audio.storage import LocalStorage
 
     rng = np.random.default_rng(0)
-    clip = encode((0.1 * rng.standard_normal(3 * 24_000)).astype("float32"), 24_000)
+    clip = encode((0.1 * rng.standard_normal(int(seconds * 24_000))).astype("float32"), 24_000)
     storage = LocalStorage(data_dir / "audio")
     keys = [storage.put(clip) for _ in range(count)]
     engine = create_engine(url)
@@ -54,10 +55,46 @@ def _prompts(url: str, data_dir: Path, count: int) -> None:
     engine.dispose()
 
 
-def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | None) -> float:
+def _cpu_seconds(worker_pids: list[int]) -> dict[str, float]:
+    """CPU time used so far by the workers, this process (the fake server runs here),
+    Postgres and Redis, read from /proc (Linux); empty elsewhere."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {"workers": 0.0, "this process (fake server)": 0.0, "postgres": 0.0, "redis": 0.0}
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as handle:
+                comm = handle.read().strip()
+        except OSError:
+            continue
+        ppid, used = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        if pid in worker_pids or ppid in worker_pids:
+            groups["workers"] += used
+        elif pid == os.getpid():
+            groups["this process (fake server)"] += used
+        elif comm.startswith("postgres"):
+            groups["postgres"] += used
+        elif comm.startswith("redis"):
+            groups["redis"] += used
+    return groups
+
+
+def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | None,
+             *, paused: bool = False, worker_pids: list[int] = ()) -> tuple[float, float, dict]:
+    """Start a job and wait for it. With `paused`, the workers stop taking inference tasks
+    while the job is queued, so that the clock measures the workers alone (queueing happens
+    in the web process). Returns (seconds to queue, seconds from then until done)."""
     from app.db.models import Job, SpeechModel
     from app.inference import service
+    from workers.celery_app import celery_app
 
+    if paused:
+        celery_app.control.cancel_consumer("inference", reply=True)
     with session_factory() as session:
         started = time.perf_counter()
         job, ids = service.start_job(session, session.get(SpeechModel, model_id), settings,
@@ -65,13 +102,21 @@ def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | 
         session.commit()
         job_id = job.id
     service.enqueue(ids)
+    queued = time.perf_counter()
+    cpu_before = _cpu_seconds(list(worker_pids))
+    if paused:
+        celery_app.control.add_consumer("inference", reply=True)
+        queued = time.perf_counter()
     while True:
         with session_factory() as session:
             job = session.get(Job, job_id)
             if job.status in ("done", "failed"):
                 if job.failed:
                     raise RuntimeError(f"{job.failed} tasks failed: {job.errors[:3]}")
-                return time.perf_counter() - started
+                elapsed = time.perf_counter() - queued
+                cpu = {name: round(used - cpu_before[name], 2)
+                       for name, used in _cpu_seconds(list(worker_pids)).items()}
+                return queued - started, elapsed, cpu
         time.sleep(0.02)
 
 
@@ -79,6 +124,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--prompt-seconds", type=float, default=3.0,
+                        help="length of each prompt clip")
     parser.add_argument("--threads", type=int, default=8,
                         help="tasks in flight per worker process (Celery's threads pool)")
     args = parser.parse_args()
@@ -97,7 +144,7 @@ def main() -> int:
 
         get_settings.cache_clear()
         settings = get_settings()
-        _prompts(db_url, data_dir, args.tasks + 50)
+        _prompts(db_url, data_dir, args.tasks + 50, args.prompt_seconds)
         control = Control()
         with running(control) as fake_url:
             with new_session() as session:
@@ -114,8 +161,7 @@ def main() -> int:
                     [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                      "--queues", "inference", "--pool", "threads", "--concurrency",
                      str(args.threads), "--loglevel", "WARNING",
-                     "--hostname", f"bench{n}@%h", "--without-gossip", "--without-mingle",
-                     "--without-heartbeat"],
+                     "--hostname", f"bench{n}@%h", "--without-gossip", "--without-mingle"],
                     env=env, cwd=ROOT)
                 for n in range(args.workers)
             ]
@@ -123,7 +169,9 @@ def main() -> int:
                 warm = [f"p{n:05d}" for n in range(args.tasks, args.tasks + 50)]
                 _run_job(new_session, model_id, settings, warm)  # start-up and imports
                 control.requests.clear()
-                elapsed = _run_job(new_session, model_id, settings, None)
+                queueing, elapsed, cpu = _run_job(
+                    new_session, model_id, settings, None, paused=True,
+                    worker_pids=[process.pid for process in workers])
             finally:
                 for process in workers:
                     process.terminate()
@@ -131,11 +179,15 @@ def main() -> int:
                     process.wait(30)
         done = len(control.requests)
     result = {
-        "tasks": args.tasks, "worker_processes": args.workers, "threads_per_process": args.threads,
+        "tasks": args.tasks, "prompt_seconds": args.prompt_seconds,
+        "worker_processes": args.workers, "threads_per_process": args.threads,
         "cpus": os.cpu_count(),
+        "seconds_to_queue": round(queueing, 2),
         "seconds": round(elapsed, 2), "tasks_per_second": round(args.tasks / elapsed, 1),
         "ms_per_task_per_process": round(1000 * elapsed * args.workers / args.tasks, 2),
         "requests_seen_by_the_fake": done, "target_tasks_per_second": 100,
+        "cpu_seconds_while_running": cpu,
+        "cpu_ms_per_task": {name: round(1000 * used / args.tasks, 2) for name, used in cpu.items()},
     }
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
