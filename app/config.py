@@ -20,9 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-secret-change-me"
 # The Celery queues a worker consumes by default: one per kind of work. A deployment runs the
 # CPU-bound queues in a prefork worker and the waiting-bound ones in a thread-pool worker.
-WORKER_QUEUES = "default,leaderboard,inference"
+WORKER_QUEUES = "default,leaderboard,inference,judging"
 CPU_QUEUES = "default,leaderboard"
-REMOTE_QUEUES = "inference"
+REMOTE_QUEUES = "inference,judging"
 
 
 class ConfigurationError(RuntimeError):

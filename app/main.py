@@ -17,6 +17,7 @@ from app.datasets import api as datasets_api
 from app.errors import ArenaError
 from app.health import router as health_router
 from app.jobs import api as jobs_api
+from app.judges import api as judges_api
 from app.leaderboard import api as leaderboard_api
 from app.leaderboard import pages as leaderboard_pages
 from app.speech_models import api as models_api
@@ -49,8 +50,9 @@ def create_app() -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for router in (health_router, models_api.router, datasets_api.router,
-                   leaderboard_api.router, jobs_api.router, arena_pages.router,
-                   leaderboard_pages.router, admin_pages.router):
+                   leaderboard_api.router, jobs_api.router, judges_api.router,
+                   judges_api.agreement_router, arena_pages.router, leaderboard_pages.router,
+                   admin_pages.router, judges_api.pages):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)

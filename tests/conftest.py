@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-TABLES = ("votes", "battles", "responses", "raters", "prompts", "speech_models", "jobs",
+TABLES = ("judgements", "judges", "votes", "battles", "responses", "raters", "prompts",
+          "speech_models", "jobs",
           "leaderboard_snapshots")
 
 

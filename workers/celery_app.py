@@ -9,10 +9,12 @@ from app.config import get_settings
 
 settings = get_settings()
 
-celery_app = Celery("s2s_arena", broker=settings.redis_url, include=["workers.leaderboard", "workers.inference"])
+celery_app = Celery("s2s_arena", broker=settings.redis_url,
+                    include=["workers.leaderboard", "workers.inference", "workers.judging"])
 celery_app.conf.update(
     task_default_queue="default",
-    task_routes={"leaderboard.*": {"queue": "leaderboard"}, "inference.*": {"queue": "inference"}},
+    task_routes={"leaderboard.*": {"queue": "leaderboard"}, "inference.*": {"queue": "inference"},
+                 "judging.*": {"queue": "judging"}},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -217,6 +217,60 @@ class Job(Base):
     )
 
 
+class Judge(Base):
+    """An automatic judge: an audio LLM with its prompt, voting as the rater it owns."""
+
+    __tablename__ = "judges"
+    __table_args__ = (
+        CheckConstraint("kind IN ('gemini_pairwise', 'openai_pairwise')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)  # secrets are env-variable names
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    rater: Mapped[Rater] = relationship()
+
+
+class Judgement(Base):
+    """A judge's work on one battle: its replies in each order, what they meant, and whether
+    a vote came of it. Invalid and inconsistent judgements are kept, never counted as votes."""
+
+    __tablename__ = "judgements"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'running', 'voted', 'inconsistent', 'invalid', 'failed')",
+            name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    battle_id: Mapped[int] = mapped_column(ForeignKey("battles.id"), unique=True)
+    judge_id: Mapped[int] = mapped_column(ForeignKey("judges.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    forward: Mapped[str | None] = mapped_column(String(8))  # A played first: "first" | "second"
+    reverse: Mapped[str | None] = mapped_column(String(8))  # B played first, when both orders
+    outcome: Mapped[str | None] = mapped_column(String(16))  # the vote cast, if any
+    reason: Mapped[str | None] = mapped_column(Text)
+    replies: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+
+
 class LeaderboardSnapshot(Base):
     """Ratings derived from the vote log for one slice, method and parameter set."""
 

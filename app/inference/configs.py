@@ -55,7 +55,7 @@ class _Config(BaseModel):
         return data
 
 
-class _Remote(_Config):
+class RemoteCall(_Config):
     """What every adapter that calls something shares: its time and rate limits."""
 
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
@@ -69,7 +69,7 @@ class UploadAdapter(_Config):
     kind: Literal["upload"] = "upload"
 
 
-class OpenAIChatAudioAdapter(_Remote):
+class OpenAIChatAudioAdapter(RemoteCall):
     """OpenAI-compatible chat completions with audio in and audio out (gpt-4o-audio-preview,
     vLLM-Omni serving Qwen2.5-Omni or Qwen3-Omni, DashScope's Qwen-Omni, ...)."""
 
@@ -86,7 +86,7 @@ class OpenAIChatAudioAdapter(_Remote):
     extra_body: dict = Field(default_factory=dict)  # sent as is, for server-specific options
 
 
-class GeminiAdapter(_Remote):
+class GeminiAdapter(RemoteCall):
     """Gemini through google-genai: audio in; text out and, where the model speaks, audio."""
 
     kind: Literal["gemini"]
@@ -98,7 +98,7 @@ class GeminiAdapter(_Remote):
     max_output_tokens: int | None = Field(default=None, ge=1)
 
 
-class HttpAdapter(_Remote):
+class HttpAdapter(RemoteCall):
     """A lab's own server: POST the prompt audio, get audio back."""
 
     kind: Literal["http"]
@@ -111,7 +111,7 @@ class HttpAdapter(_Remote):
     response_transcript_field: Text = "transcript"  # in a JSON reply: optional text
 
 
-class CommandAdapter(_Remote):
+class CommandAdapter(RemoteCall):
     """A local command (a GPU inference script, say), run on the worker."""
 
     kind: Literal["command"]

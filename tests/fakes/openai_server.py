@@ -15,7 +15,10 @@ shapes: a text choice plus an audio choice with an empty transcript; streamed: c
 `modality`, each audio chunk a whole WAV file in `delta.content`), "429" (Retry-After: 7), "500",
 "400", "stream_error" (an error event after the first chunk), "bad_audio" (base64 of bytes that
 are not audio), "bad_base64", "empty" (no audio in any choice, finish_reason content_filter) and
-"slow" (answers "ok" after 3 s).
+"slow" (answers "ok" after 3 s). For the judges' text verdicts: "text:<reply>" (a text-only
+answer whose `message.content` is exactly <reply>, no audio; streamed: <reply> in one content
+delta) and "text_parts:<reply>" (the same, with `content` a list of one text part, as some
+compatible servers send).
 
 Each request is recorded as a dict: path, headers (lower-cased names) and json (the parsed body).
 """
@@ -152,8 +155,9 @@ class _Reply:
                 "transcript": transcript}
 
     @staticmethod
-    def _choice(index: int, *, content: str | None = None, audio: dict[str, Any] | None = None,
-                finish_reason: str = "stop") -> dict[str, Any]:
+    def _choice(index: int, *, content: str | list[dict[str, Any]] | None = None,
+                audio: dict[str, Any] | None = None, finish_reason: str = "stop"
+                ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None,
                                    "annotations": []}
         if audio is not None:
@@ -164,6 +168,11 @@ class _Reply:
     def completion(self, behaviour: str) -> dict[str, Any]:
         wav = _b64(reply_wav())
         match behaviour:
+            case str() if behaviour.startswith("text:"):
+                choices = [self._choice(0, content=behaviour.removeprefix("text:"))]
+            case str() if behaviour.startswith("text_parts:"):
+                choices = [self._choice(0, content=[
+                    {"type": "text", "text": behaviour.removeprefix("text_parts:")}])]
             case "second_choice":
                 choices = [self._choice(0, content="Here is a written answer."),
                            self._choice(1, audio=self._audio(wav))]
@@ -210,6 +219,10 @@ class _Reply:
             return self._chunk(list(choices), include_usage, **extra)
 
         match behaviour:
+            case str() if behaviour.startswith(("text:", "text_parts:")):
+                yield send(self._delta(0, {"role": "assistant",
+                                           "content": behaviour.partition(":")[2]}))
+                yield send(self._delta(0, {}, "stop"))
             case "empty":
                 yield send(self._delta(0, {"role": "assistant", "content": ""}))
                 yield send(self._delta(0, {}, "content_filter"))
