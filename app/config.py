@@ -48,6 +48,9 @@ class ArenaSettings(BaseModel):
     outcomes: Outcomes = Outcomes.strict
     pairing: Literal["uniform", "elo_gap", "uncertainty"] = "uncertainty"
     battle_ttl_minutes: int = 120
+    # The share of a person's battles that repeat an item another person already voted on, to
+    # measure agreement between people (the S2S-Arena paper judged 10% twice).
+    double_served_share: float = Field(default=0.1, ge=0, le=1)
     leaderboard_debounce_seconds: float = 1.0
 
 

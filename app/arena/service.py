@@ -81,6 +81,12 @@ def serve_battle(
     Returns None when no two active models have answered a common prompt yet.
     """
     rng = rng or random.SystemRandom()
+    if rater.kind == "human" and rng.random() < settings.arena.double_served_share:
+        again = _voted_by_another(session, rater, rng)
+        if again is not None:
+            prompt_id, (model_x, response_x), (model_y, response_y) = again
+            return _record(session, rater, settings, rng, prompt_id,
+                           [(model_x, response_x), (model_y, response_y)])
     pairs = candidate_pairs(session)
     if not pairs:
         return None
@@ -102,8 +108,43 @@ def serve_battle(
     options = session.execute(shared.where(Prompt.id.not_in(recent.scalar_subquery()))).all()
     options = options or session.execute(shared).all()
     prompt_id, response_x, response_y = rng.choice(options)
+    return _record(session, rater, settings, rng, prompt_id,
+                   [(model_x, response_x), (model_y, response_y)])
 
-    sides = [(model_x, response_x), (model_y, response_y)]
+
+def _voted_by_another(session: Session, rater: Rater,
+                      rng: random.Random) -> tuple[int, tuple, tuple] | None:
+    """A recent item (prompt and two answers) another person voted on and this rater has not
+    heard, so that inter-annotator agreement can be measured (the S2S-Arena paper had 10% of
+    its battles judged twice). Only answers still ready from active models qualify."""
+    heard = select(Battle.prompt_id).where(Battle.rater_id == rater.id)
+    ra, rb = aliased(Response), aliased(Response)
+    ma, mb = aliased(SpeechModel), aliased(SpeechModel)
+    rows = session.execute(
+        select(Battle.prompt_id, Battle.model_a_id, Battle.response_a_id, Battle.model_b_id,
+               Battle.response_b_id)
+        .join(Vote, Vote.battle_id == Battle.id)
+        .join(Rater, Rater.id == Vote.rater_id)
+        .join(ra, ra.id == Battle.response_a_id).join(rb, rb.id == Battle.response_b_id)
+        .join(ma, ma.id == Battle.model_a_id).join(mb, mb.id == Battle.model_b_id)
+        .join(Prompt, Prompt.id == Battle.prompt_id)
+        .where(Rater.kind == "human", Vote.rater_id != rater.id,
+               Battle.prompt_id.not_in(heard), ra.status == "ready", rb.status == "ready",
+               ma.active, mb.active, ma.outage_since.is_(None), mb.outage_since.is_(None),
+               Prompt.active)
+        .order_by(Vote.id.desc())
+        .limit(50)
+    ).all()
+    if not rows:
+        return None
+    prompt_id, model_a, response_a, model_b, response_b = rng.choice(rows)
+    return prompt_id, (model_a, response_a), (model_b, response_b)
+
+
+def _record(session: Session, rater: Rater, settings: Settings, rng: random.Random,
+            prompt_id: int, sides: list[tuple[int, int]]) -> Battle:
+    """Record the battle served, with the two answers on sides drawn at random."""
+    sides = list(sides)
     rng.shuffle(sides)
     (model_a, response_a), (model_b, response_b) = sides
     now = utcnow()

@@ -171,3 +171,29 @@ def test_recompute_on_demand_is_a_job_run_by_the_worker(client, seeded, worker, 
     assert (job["total"], job["done"], job["failed"], job["pending"]) == (1, 1, 0, 0)
     assert client.get("/api/v1/leaderboard").json()["votes"] == 1
     assert client.get("/api/v1/jobs/999", headers=ADMIN).status_code == 404
+
+
+def test_a_share_of_battles_repeats_another_persons_item(client, seeded, db, monkeypatch):
+    """With the share at 1, a second person hears the very item the first voted on (sides drawn
+    anew), so agreement between people can be measured; at 0 nobody is served a repeat."""
+    import random
+
+    from app.arena.service import human_rater, serve_battle
+    from app.config import get_settings
+    from app.db.models import Vote
+
+    monkeypatch.setenv("ARENA_ARENA__DOUBLE_SERVED_SHARE", "1")
+    get_settings.cache_clear()
+    settings = get_settings()
+    first = serve_battle(db, human_rater(db, "ann"), settings, random.Random(1))
+    db.add(Vote(battle_id=first.id, rater_id=first.rater_id, outcome="a"))
+    db.flush()
+    again = serve_battle(db, human_rater(db, "bob"), settings, random.Random(2))
+    assert again.prompt_id == first.prompt_id
+    assert {again.response_a_id, again.response_b_id} == {first.response_a_id,
+                                                           first.response_b_id}
+    # ann already heard that prompt: she is not served her own item back
+    mine = serve_battle(db, human_rater(db, "ann"), settings, random.Random(3))
+    assert mine.rater_id == first.rater_id
+    db.rollback()
+    get_settings.cache_clear()
