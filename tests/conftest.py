@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def claim_redis_db(base_url: str) -> tuple[str, Callable[[], None]]:
+    """A Redis database of its own on a shared server, so that two test runs at once (a CI
+    run beside a developer's) never take each other's Celery tasks. Claims are keys in
+    database 0 that expire by themselves if a run dies; databases 11 and 12 are the
+    benchmarks'."""
+    import redis
+
+    server = base_url.rsplit("/", 1)[0]
+    claims = redis.Redis.from_url(f"{server}/0")
+    for number in (15, 14, 13, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1):
+        key = f"arena-test:claim:{number}"
+        if claims.set(key, str(os.getpid()), nx=True, ex=3 * 3600):
+            return f"{server}/{number}", lambda: claims.delete(key)
+    raise RuntimeError(f"every Redis database on {server} is claimed by another test run")
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +87,8 @@ def servers(tmp_path_factory) -> Iterator[dict[str, str]]:
         database_url = postgres.url
     base_redis = os.environ.get("ARENA_REDIS_URL")
     if base_redis:
-        redis_url = base_redis.rsplit("/", 1)[0] + "/15"
+        redis_url, release = claim_redis_db(base_redis)
+        stops.append(release)
     else:
         redis = start_redis(tmp_path_factory.mktemp("redis"))
         stops.append(redis.stop)

@@ -169,28 +169,17 @@ WITH finished AS (
         attempts = :attempt + 1, updated_at = now()
     WHERE id = :id AND claim_token = :token
     RETURNING job_id, prompt_id
-), counted AS (
-    UPDATE jobs SET
-        done = done + :ok,
-        failed = failed + 1 - :ok,
-        status = CASE WHEN done + failed + 1 >= total
-                      THEN (CASE WHEN done + :ok > 0 THEN 'done' ELSE 'failed' END)
-                      ELSE 'running' END,
-        errors = CASE WHEN :ok = 1 OR jsonb_array_length(errors) >= :cap THEN errors
-                      ELSE errors || jsonb_build_array(jsonb_build_object(
-                          'prompt_id', (SELECT key FROM prompts
-                                        WHERE id = (SELECT prompt_id FROM finished)),
-                          'error', CAST(:error AS text))) END,
-        updated_at = now()
-    WHERE id = (SELECT job_id FROM finished)
-)
+), {counted}
 SELECT count(*) FROM finished
 """
-_READY = text(_FINISH.format(assignments=(
+_COUNTED = jobs.counted_cte(
+    "jsonb_build_object('prompt_id', (SELECT key FROM prompts WHERE id = "
+    "(SELECT prompt_id FROM finished)), 'error', CAST(:error AS text))")
+_READY = text(_FINISH.format(counted=_COUNTED, assignments=(
     "status = 'ready', error = NULL, audio_key = :audio_key, duration_s = :duration_s, "
     "transcript = :transcript, model_version = :model_version, latency_ms = :latency_ms, "
     "usage = CAST(:usage AS jsonb)")))
-_FAILED = text(_FINISH.format(assignments="status = 'failed', error = :error"))
+_FAILED = text(_FINISH.format(counted=_COUNTED, assignments="status = 'failed', error = :error"))
 
 
 def finish_ready(conn: Connection, claimed: Claimed, *, attempt: int, audio_key: str,

@@ -17,6 +17,25 @@ def create(session: Session, kind: str, *, total: int, params: dict[str, Any] | 
     return job
 
 
+def counted_cte(error_entry: str) -> str:
+    """The SQL of a CTE `counted` that counts one finished item in its job, for statements
+    whose CTE `finished` returns the item's `job_id`. Parameters: :ok (1 done, 0 failed),
+    :cap (most errors kept), :error; `error_entry` is the SQL of the jsonb error entry. The job
+    is done when every item is counted, and failed when none succeeded."""
+    return f"""counted AS (
+    UPDATE jobs SET
+        done = done + :ok,
+        failed = failed + 1 - :ok,
+        status = CASE WHEN done + failed + 1 >= total
+                      THEN (CASE WHEN done + :ok > 0 THEN 'done' ELSE 'failed' END)
+                      ELSE 'running' END,
+        errors = CASE WHEN :ok = 1 OR jsonb_array_length(errors) >= :cap THEN errors
+                      ELSE errors || jsonb_build_array({error_entry}) END,
+        updated_at = now()
+    WHERE id = (SELECT job_id FROM finished)
+)"""
+
+
 def get(session: Session, job_id: int) -> Job:
     job = session.get(Job, job_id)
     if job is None:

@@ -195,20 +195,9 @@ WITH finished AS (
     WHERE CAST(:outcome AS text) IS NOT NULL
     ON CONFLICT (battle_id, rater_id) DO NOTHING
     RETURNING id
-), counted AS (
-    UPDATE jobs SET
-        done = done + :ok,
-        failed = failed + 1 - :ok,
-        status = CASE WHEN done + failed + 1 >= total
-                      THEN (CASE WHEN done + :ok > 0 THEN 'done' ELSE 'failed' END)
-                      ELSE 'running' END,
-        errors = CASE WHEN :ok = 1 OR jsonb_array_length(errors) >= :cap THEN errors
-                      ELSE errors || jsonb_build_array(jsonb_build_object(
-                          'battle_id', (SELECT battle_id FROM finished),
-                          'error', CAST(:error AS text))) END,
-        updated_at = now()
-    WHERE id = (SELECT job_id FROM finished)
-)
+), """ + jobs.counted_cte(
+    "jsonb_build_object('battle_id', (SELECT battle_id FROM finished), "
+    "'error', CAST(:error AS text))") + """
 SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM voted)
 """)
 

@@ -19,16 +19,11 @@ import pytest
 from celery import Celery
 from sqlalchemy import select, text
 
-from tests.conftest import ADMIN, ROOT, dataset_zip, stored_files
+from tests.conftest import ADMIN, ROOT, claim_redis_db, dataset_zip, stored_files
 from tests.fakes.openai_server import running
 from tests.fakes.server import Control
 
 pytestmark = pytest.mark.slow
-
-
-def _redis_db(url: str, db: int) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{db}"
 
 
 def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen:
@@ -50,12 +45,13 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_task_whose_worker_is_killed_completes_exactly_once(client, db, arena_env):
+def test_a_task_whose_worker_is_killed_completes_exactly_once(client, db, arena_env, request):
     from app.config import get_settings
     from app.db.models import Response, SpeechModel
     from app.inference import service
 
-    broker = _redis_db(arena_env["ARENA_REDIS_URL"], 13)
+    broker, release = claim_redis_db(arena_env["ARENA_REDIS_URL"])
+    request.addfinalizer(release)
     env = os.environ | arena_env | {"ARENA_REDIS_URL": broker,
                                     "ARENA_BROKER_VISIBILITY_TIMEOUT_S": "2"}
     control = Control()
