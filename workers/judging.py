@@ -15,3 +15,14 @@ def judge(self, judgement_id: int, attempt: int = 0) -> str:
                          queue="judging")
 
     return runner.run(judgement_id, attempt, again)
+
+
+@celery_app.task(name="judging.score", bind=True)
+def score(self, score_id: int, attempt: int = 0) -> str:
+    """Have a pointwise judge score one response (see app.judges.runner)."""
+
+    def again(countdown: float, next_attempt: int) -> None:
+        self.apply_async(args=[score_id, next_attempt], countdown=max(countdown, 0.0),
+                         queue="judging")
+
+    return runner.run_score(score_id, attempt, again)

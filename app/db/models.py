@@ -222,7 +222,8 @@ class Judge(Base):
 
     __tablename__ = "judges"
     __table_args__ = (
-        CheckConstraint("kind IN ('gemini_pairwise', 'openai_pairwise')", name="kind"),
+        CheckConstraint(
+            "kind IN ('gemini_pairwise', 'openai_pairwise', 'pipeline_pointwise')", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -262,6 +263,38 @@ class Judgement(Base):
     replies: Mapped[list[Any]] = mapped_column(JSONB, default=list)
     prompt_version: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(200))
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+
+
+class Score(Base):
+    """A pointwise judge's 1–5 score of one response, with the transcript and style caption it
+    was given (ParaS2S's pipeline judge)."""
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        UniqueConstraint("response_id", "judge_id"),
+        CheckConstraint("status IN ('pending', 'running', 'scored', 'invalid', 'failed')",
+                        name="status"),
+        CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"), index=True)
+    judge_id: Mapped[int] = mapped_column(ForeignKey("judges.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    score: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    caption: Mapped[str | None] = mapped_column(Text)
+    replies: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Judge
 from app.deps import AdminAuth, SessionDep, SettingsDep
-from app.errors import Conflict
+from app.errors import Conflict, InvalidInput
 from app.judges import service
 from app.judges.agreement_service import agreement
 from app.judges.configs import JudgeConfig
@@ -24,7 +24,10 @@ router = APIRouter(prefix="/api/v1/judges", tags=["judges"], dependencies=[Admin
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    battles: int = Field(ge=1, le=100_000)  # served by the arena's pairing strategy
+    # A pairwise judge votes on this many battles, served by the arena's pairing strategy.
+    battles: int | None = Field(default=None, ge=1, le=100_000)
+    # A pointwise judge scores this many ready responses it has not scored (None: all).
+    responses: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -57,10 +60,30 @@ def start_run(judge_id: int, data: RunRequest, session: SessionDep,
     """Serve N battles to the judge and have it vote on each, on the workers' judging queue.
     Follow the job at GET /api/v1/jobs/{job_id}."""
     judge = service.get(session, judge_id)
-    job, ids = service.start_run(session, judge, data.battles, settings)
-    session.commit()
-    service.enqueue(ids)
+    if judge.kind == "pipeline_pointwise":
+        if data.battles is not None:
+            raise InvalidInput("a pointwise judge scores responses: send {\"responses\": N} "
+                               "or nothing (every response it has not scored)")
+        job, ids = service.start_scoring(session, judge, data.responses)
+        session.commit()
+        service.enqueue_scores(ids)
+    else:
+        if data.battles is None:
+            raise InvalidInput("a pairwise judge needs {\"battles\": N}")
+        job, ids = service.start_run(session, judge, data.battles, settings)
+        session.commit()
+        service.enqueue(ids)
     return {"job_id": job.id}
+
+
+@router.get("/{judge_id}/scores")
+def judge_scores(judge_id: int, session: SessionDep) -> dict[str, Any]:
+    """A pointwise judge's mean score per model, overall and per style label of the prompts
+    (ParaS2S's Table 3)."""
+    judge = service.get(session, judge_id)
+    if judge.kind != "pipeline_pointwise":
+        raise InvalidInput(f"judge {judge.name!r} is pairwise: it votes, it does not score")
+    return service.score_table(session, judge)
 
 
 agreement_router = APIRouter(prefix="/api/v1/agreement", tags=["judges"])
@@ -82,3 +105,11 @@ def agreement_page(request: Request, session: SessionDep) -> Response:
     rows = [{"rater": j["judge"], **j} for j in found["judges"]]
     rows.append({"rater": "humans", **found["humans"]})
     return templates.TemplateResponse(request, "agreement.html", {"rows": rows})
+
+
+@pages.get("/scores", response_class=HTMLResponse)
+def scores_page(request: Request, session: SessionDep) -> Response:
+    judges = session.scalars(select(Judge).where(Judge.kind == "pipeline_pointwise")
+                             .order_by(Judge.id)).all()
+    tables = [service.score_table(session, judge) for judge in judges]
+    return templates.TemplateResponse(request, "scores.html", {"tables": tables})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from app.inference.configs import EnvName, HttpUrl, Text, RemoteCall
+from app.inference.configs import EnvName, HttpUrl, RemoteCall, Text, _Config
 
 JudgeName = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -39,4 +39,47 @@ class OpenAIPairwise(_Pairwise):
     api_key_env: EnvName | None = None
 
 
-JudgeConfig = Annotated[Union[GeminiPairwise, OpenAIPairwise], Field(discriminator="kind")]
+class Stage(_Config):
+    """One model in the pointwise pipeline. "gemini": the Gemini API (Google's endpoint when
+    `base_url` is None, key in GEMINI_API_KEY unless named). "openai": an OpenAI-compatible
+    server (OpenAI's when `base_url` is None; no key sent when `api_key_env` is None, as a local
+    vLLM server wants); as the ASR stage it is called through the transcription API
+    (/audio/transcriptions: whisper-1, gpt-4o-transcribe, or Whisper-large-v3 on vLLM, the
+    paper's ASR), as the caption or scorer stage through chat completions."""
+
+    kind: Literal["gemini", "openai"]
+    model: Text
+    base_url: HttpUrl | None = None
+    api_key_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Stage:
+        if self.kind == "gemini" and self.api_key_env is None:
+            self.api_key_env = "GEMINI_API_KEY"
+        if self.kind == "openai" and self.base_url is None:
+            self.base_url = "https://api.openai.com/v1"
+        return self
+
+
+def _gemini(model: str) -> Stage:
+    return Stage(kind="gemini", model=model)
+
+
+class PipelinePointwise(RemoteCall):
+    """The ParaS2S pointwise judge (§3.2, A.11.5): an ASR transcript and a speaking-style caption
+    of the response, then a text LLM scoring it 1–5 against the guideline, given the prompt's
+    transcript and style labels. `timeout_s` is per request; a score is three requests."""
+
+    kind: Literal["pipeline_pointwise"]
+    name: JudgeName
+    asr: Stage = Field(default_factory=lambda: _gemini("gemini-2.5-flash"))
+    caption: Stage = Field(default_factory=lambda: _gemini("gemini-2.5-flash"))
+    scorer: Stage = Field(default_factory=lambda: _gemini("gemini-2.5-pro"))
+    # The scoring guideline r, as plain text; None: the paper's (prompts.SCORING_GUIDELINE).
+    guideline: Annotated[str | None, Field(min_length=1, max_length=50_000)] = None
+    answer_format: Literal["phrase", "json"] = "json"  # "The score is _ ." or JSON + reason
+    requests_per_minute: int | None = Field(default=20, ge=1, le=100_000)  # scores: 3 requests
+
+
+JudgeConfig = Annotated[Union[GeminiPairwise, OpenAIPairwise, PipelinePointwise],
+                        Field(discriminator="kind")]

@@ -16,7 +16,7 @@ from app.db.session import autocommit
 from app.inference.adapters.base import PermanentError, TransientError
 from app.inference.limits import ModelLimits
 from app.inference.runner import Reschedule, backoff
-from app.judges import service
+from app.judges import pointwise, service
 from app.judges.audio import judge_audio
 from app.judges.clients import ask
 from app.judges.parsing import parse_pairwise
@@ -117,3 +117,56 @@ def _judge(claimed: service.Claimed, config, storage: AudioStorage,
                    f"{forward.winner}" + (" (counted as a tie)" if tie_allowed else ""),
             **common)
     return service.Result("voted", outcome=winner, reason=reason, **common)
+
+
+def run_score(score_id: int, attempt: int, reschedule: Reschedule, *,
+              settings: Settings | None = None, storage: AudioStorage | None = None) -> str:
+    """One pointwise score: transcript, style caption and a 1–5 score of one response."""
+    settings = settings or get_settings()
+    storage = storage or get_storage()
+    policy = settings.inference
+    with autocommit() as conn:
+        claimed = service.claim_score(conn, score_id, policy.lease_margin_s)
+        if claimed is None:
+            status, left = service.score_lease_left(conn, score_id)
+            if status == "running":
+                reschedule(left + 1.0, attempt)
+                return "held by another task"
+            return "finished already" if status else "gone"
+        config = service.parse_config(claimed.config)
+        limits = ModelLimits(get_redis(), scope="judging")
+        slot, wait = limits.try_acquire(
+            claimed.judge_id, max_concurrency=config.max_concurrency,
+            lease_s=3 * config.timeout_s + policy.lease_margin_s,
+            requests_per_minute=config.requests_per_minute)
+        if slot is None:
+            if service.release_score(conn, claimed):
+                reschedule(wait * random.uniform(1.0, 1.5), attempt)
+            return "waiting for a slot"
+        try:
+            result = pointwise.score(
+                config, response_audio=storage.get(claimed.audio_key),
+                prompt_transcript=claimed.prompt_text,
+                prompt_styles={"emotion": claimed.emotion, "sarcasm": claimed.sarcasm,
+                               "age": claimed.age, "gender": claimed.gender})
+            status = "scored" if result.score is not None else "invalid"
+            fields = {"score": result.score, "reason": result.reason or result.invalid,
+                      "transcript": result.transcript, "caption": result.caption,
+                      "replies": result.replies, "prompt_version": result.prompt_version,
+                      "usage": result.usage or None}
+        except TransientError as exc:
+            if attempt + 1 < policy.max_attempts:
+                if service.release_score(conn, claimed, error=exc.message, attempt=attempt):
+                    reschedule(backoff(attempt, exc.retry_after, policy), attempt + 1)
+                return "retrying"
+            status, fields = "failed", {"error": f"{exc.message} (gave up after "
+                                                 f"{attempt + 1} attempts)"}
+        except PermanentError as exc:
+            status, fields = "failed", {"error": exc.message}
+        except Exception as exc:
+            log.exception("score %s failed", score_id)
+            status, fields = "failed", {"error": f"internal error: {type(exc).__name__}: {exc}"}
+        finally:
+            limits.release(slot)
+        stored = service.finish_score(conn, claimed, attempt=attempt, status=status, **fields)
+    return status if stored else "finished by another task"

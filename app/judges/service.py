@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.arena import service as arena
 from app.config import Settings
-from app.db.models import Judge, Judgement, Rater
+from app.db.models import Judge, Judgement, Rater, Score
 from app.errors import Conflict, NotFound
 from app.jobs import service as jobs
 from app.judges.agreement import first_position_rate
@@ -68,8 +68,21 @@ def read(session: Session, judges: list[Judge]) -> list[dict[str, Any]]:
             select(Judgement.judge_id, Judgement.forward, Judgement.reverse)
             .where(Judgement.judge_id.in_(ids))):
         picks[judge_id] += [v for v in (forward, reverse) if v is not None]
+    scored: dict[tuple[int, str], int] = {
+        (judge_id, status): n for judge_id, status, n in session.execute(
+            select(Score.judge_id, Score.status, func.count())
+            .where(Score.judge_id.in_(ids)).group_by(Score.judge_id, Score.status))
+    }
     shown = []
     for judge in judges:
+        if judge.kind == "pipeline_pointwise":
+            shown.append({
+                "id": judge.id, "name": judge.name, "kind": judge.kind, "config": judge.config,
+                "active": judge.active, "created_at": judge.created_at.isoformat(),
+                "scores": {status: scored.get((judge.id, status), 0) for status in
+                           ("pending", "running", "scored", "invalid", "failed")},
+            })
+            continue
         bias = first_position_rate(picks[judge.id])
         shown.append({
             "id": judge.id, "name": judge.name, "kind": judge.kind, "config": judge.config,
@@ -242,3 +255,158 @@ def release(conn: Connection, claimed: Claimed, *, error: str | None = None,
         "updated_at = now() WHERE id = :id AND claim_token = :token RETURNING id"
     ), {"id": claimed.judgement_id, "token": claimed.token, "error": error,
         "attempts": None if attempt is None else attempt + 1}).one_or_none() is not None
+
+
+# --- pointwise scores (ParaS2S's pipeline judge) -----------------------------------------------
+
+STYLES = ("emotion", "sarcasm", "age", "gender")
+
+
+def start_scoring(session: Session, judge: Judge, limit: int | None) -> tuple[Any, list[int]]:
+    """Queue a score for every ready response this judge has not scored (the first `limit`
+    of them, oldest first); the caller commits, then enqueues."""
+    if not judge.active:
+        raise Conflict(f"judge {judge.name!r} is inactive")
+    job = jobs.create(session, "scoring", total=0,
+                      params={"judge_id": judge.id, "judge": judge.name, "responses": limit})
+    query = text("""
+        INSERT INTO scores (response_id, judge_id, job_id, status, replies, attempts, created_at)
+        SELECT r.id, :judge, :job, 'pending', '[]'::jsonb, 0, now()
+        FROM responses r JOIN prompts p ON p.id = r.prompt_id
+        WHERE r.status = 'ready' AND p.active
+          AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.response_id = r.id
+                          AND s.judge_id = :judge)
+        ORDER BY r.id LIMIT :limit
+        ON CONFLICT (response_id, judge_id) DO NOTHING
+        RETURNING id""")
+    ids = list(session.execute(query, {"judge": judge.id, "job": job.id,
+                                       "limit": limit}).scalars())
+    if not ids:
+        raise Conflict("every ready response already has a score from this judge")
+    job.total = len(ids)
+    session.flush()
+    return job, ids
+
+
+def enqueue_scores(score_ids: list[int]) -> None:
+    from workers.celery_app import celery_app
+
+    with celery_app.producer_or_acquire() as producer:
+        for score_id in score_ids:
+            celery_app.send_task("judging.score", args=[score_id, 0], queue="judging",
+                                 producer=producer)
+
+
+_CLAIM_SCORE = text("""
+WITH claimed AS (
+    UPDATE scores SET status = 'running', claim_token = :token,
+        claimed_until = now() + make_interval(secs => :margin + 3 * COALESCE(
+            (SELECT (config->>'timeout_s')::float FROM judges
+             WHERE judges.id = scores.judge_id), 120))
+    WHERE id = :id
+      AND (status = 'pending' OR (status = 'running' AND claimed_until < now()))
+    RETURNING id, job_id, judge_id, response_id
+), started AS (
+    UPDATE jobs SET status = 'running', updated_at = now()
+    WHERE id = (SELECT job_id FROM claimed) AND status = 'pending'
+)
+SELECT c.id, c.job_id, j.id, j.config, r.audio_key, p.text, p.emotion, p.sarcasm, p.age,
+       p.gender
+FROM claimed c
+JOIN judges j ON j.id = c.judge_id
+JOIN responses r ON r.id = c.response_id
+JOIN prompts p ON p.id = r.prompt_id
+""")
+
+
+@dataclass(frozen=True)
+class ClaimedScore:
+    token: str
+    score_id: int
+    job_id: int | None
+    judge_id: int
+    config: dict
+    audio_key: str
+    prompt_text: str
+    emotion: str | None
+    sarcasm: str | None
+    age: str | None
+    gender: str | None
+
+
+def claim_score(conn: Connection, score_id: int, margin_s: float) -> ClaimedScore | None:
+    token = secrets.token_hex(16)
+    row = conn.execute(_CLAIM_SCORE, {"id": score_id, "token": token,
+                                      "margin": margin_s}).one_or_none()
+    return None if row is None else ClaimedScore(token, *row)
+
+
+def score_lease_left(conn: Connection, score_id: int) -> tuple[str | None, float]:
+    row = conn.execute(text(
+        "SELECT status, extract(epoch FROM claimed_until - now()) FROM scores WHERE id = :id"
+    ), {"id": score_id}).one_or_none()
+    return (None, 0.0) if row is None else (row[0], float(row[1] or 0.0))
+
+
+_FINISH_SCORE = text("""
+WITH finished AS (
+    UPDATE scores SET status = :status, score = :score, reason = :reason,
+        transcript = :transcript, caption = :caption, replies = CAST(:replies AS jsonb),
+        prompt_version = :prompt_version, usage = CAST(:usage AS jsonb), error = :error,
+        attempts = :attempt + 1, claim_token = NULL, claimed_until = NULL, updated_at = now()
+    WHERE id = :id AND claim_token = :token
+    RETURNING response_id, job_id
+), """ + jobs.counted_cte(
+    "jsonb_build_object('response_id', (SELECT response_id FROM finished), "
+    "'error', CAST(:error AS text))") + """
+SELECT count(*) FROM finished
+""")
+
+
+def finish_score(conn: Connection, claimed: ClaimedScore, *, attempt: int, status: str,
+                 **fields: Any) -> bool:
+    values = {"score": None, "reason": None, "transcript": None, "caption": None,
+              "replies": [], "prompt_version": None, "usage": None, "error": None, **fields}
+    return bool(conn.execute(_FINISH_SCORE, {
+        **values, "id": claimed.score_id, "token": claimed.token, "attempt": attempt,
+        "status": status, "replies": json.dumps(values["replies"]),
+        "usage": json.dumps(values["usage"]) if values["usage"] else None,
+        "ok": 0 if status == "failed" else 1, "cap": MAX_JOB_ERRORS,
+    }).scalar())
+
+
+def release_score(conn: Connection, claimed: ClaimedScore, *, error: str | None = None,
+                  attempt: int | None = None) -> bool:
+    return conn.execute(text(
+        "UPDATE scores SET status = 'pending', claim_token = NULL, claimed_until = NULL, "
+        "error = COALESCE(:error, error), attempts = COALESCE(:attempts, attempts), "
+        "updated_at = now() WHERE id = :id AND claim_token = :token RETURNING id"
+    ), {"id": claimed.score_id, "token": claimed.token, "error": error,
+        "attempts": None if attempt is None else attempt + 1}).one_or_none() is not None
+
+
+def score_table(session: Session, judge: Judge) -> dict[str, Any]:
+    """Mean score per model, overall and per style label of the prompts (ParaS2S Table 3)."""
+    rows = session.execute(text("""
+        SELECT m.name, p.emotion, p.sarcasm, p.age, p.gender, s.score
+        FROM scores s JOIN responses r ON r.id = s.response_id
+        JOIN speech_models m ON m.id = r.model_id JOIN prompts p ON p.id = r.prompt_id
+        WHERE s.judge_id = :judge AND s.status = 'scored'
+        ORDER BY m.name"""), {"judge": judge.id}).all()
+    models: dict[str, dict[str, Any]] = {}
+    for name, *styles, score in rows:
+        entry = models.setdefault(name, {"model": name, "scores": [], "by_style": {}})
+        entry["scores"].append(score)
+        for category, label in zip(STYLES, styles):
+            if label:
+                entry["by_style"].setdefault(f"{category}: {label}", []).append(score)
+
+    def mean(values: list[int]) -> dict[str, Any]:
+        return {"mean": round(sum(values) / len(values), 3), "n": len(values)}
+
+    table = [{"model": e["model"], **mean(e["scores"]),
+              "by_style": {k: mean(v) for k, v in sorted(e["by_style"].items())}}
+             for e in models.values()]
+    table.sort(key=lambda e: -e["mean"])
+    return {"judge": judge.name, "models": table,
+            "styles": sorted({k for e in table for k in e["by_style"]})}

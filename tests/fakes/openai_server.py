@@ -20,6 +20,12 @@ answer whose `message.content` is exactly <reply>, no audio; streamed: <reply> i
 delta) and "text_parts:<reply>" (the same, with `content` a list of one text part, as some
 compatible servers send).
 
+POST /v1/audio/transcriptions (multipart: file, model, response_format, ...) answers
+{"text": TRANSCRIPT, "usage": ...} in the token form gpt-4o-transcribe reports; "text:<reply>"
+makes the text <reply> (empty for a clip without words), and "429", "500" and "400" answer as
+above. A transcription request is recorded with path, headers, form (the text fields) and file
+({"filename", "content_type", "data"}).
+
 Each request is recorded as a dict: path, headers (lower-cased names) and json (the parsed body).
 """
 
@@ -52,6 +58,10 @@ USAGE = {
     "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 52, "text_tokens": 12},
     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 100, "text_tokens": 20},
 }
+
+TRANSCRIPTION_USAGE = {"type": "tokens", "input_tokens": 40, "output_tokens": 8,
+                       "total_tokens": 48,
+                       "input_token_details": {"text_tokens": 0, "audio_tokens": 40}}
 
 
 def reply_samples(seconds: float = 0.5, rate: int = REPLY_RATE) -> np.ndarray:
@@ -108,6 +118,23 @@ def create_app(control: Control) -> FastAPI:
             return StreamingResponse(reply.stream(behaviour, include_usage),
                                      media_type="text/event-stream")
         return JSONResponse(reply.completion(behaviour))
+
+    @app.post("/v1/audio/transcriptions")
+    async def transcriptions(request: Request) -> Response:
+        form = await request.form()
+        upload = form.get("file")
+        file = None if upload is None or isinstance(upload, str) else {
+            "filename": upload.filename, "content_type": upload.content_type,
+            "data": await upload.read()}
+        behaviour = control.next_behaviour({
+            "path": request.url.path, "headers": dict(request.headers), "file": file,
+            "form": {name: value for name, value in form.items() if isinstance(value, str)}})
+        if behaviour in _ERRORS:
+            return _ERRORS[behaviour]()
+        if file is None or "model" not in form:
+            return _error(400, "you must provide a file and a model", "invalid_request_error")
+        text = behaviour.removeprefix("text:") if behaviour.startswith("text:") else TRANSCRIPT
+        return JSONResponse({"text": text, "usage": TRANSCRIPTION_USAGE})
 
     return app
 
