@@ -173,6 +173,7 @@ def run_demo(*, host: str, port: int, load_demo_data: bool = True, worker_concur
                 f"  vote:        {url}/arena\n"
                 f"  leaderboard: {url}/leaderboard\n"
                 f"  API docs:    {url}/docs\n"
+                f"  admin:       {url}/admin (log in with the admin token)\n"
                 f"  admin token: {env['ARENA_ADMIN_TOKEN']}\n"
                 f"  try:         curl -H 'Authorization: Bearer {env['ARENA_ADMIN_TOKEN']}' {url}/api/v1/models\n"
                 "Press Ctrl-C to stop.\n",
