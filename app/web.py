@@ -39,7 +39,7 @@ class VisitorCookieMiddleware(BaseHTTPMiddleware):
         existing = visitor_id(request, settings)
         request.state.visitor_id = existing or uuid.uuid4().hex
         response = await call_next(request)
-        if existing is None and request.url.path.startswith("/arena"):
+        if existing is None and request.url.path.startswith(("/arena", "/rate")):
             response.set_cookie(
                 VISITOR_COOKIE,
                 _signer(settings).dumps(request.state.visitor_id),

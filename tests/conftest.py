@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-TABLES = ("scores", "judgements", "judges", "votes", "battles", "responses", "raters", "prompts",
+TABLES = ("human_ratings", "scores", "judgements", "judges", "votes", "battles", "responses", "raters", "prompts",
           "speech_models", "jobs",
           "leaderboard_snapshots")
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from app.arena import service
+from app.arena import rating, service
 from app.config import Settings
 from app.db.models import Battle, Prompt, Rater
 from app.db.models import Response as ResponseRow
@@ -85,5 +85,47 @@ def battle_audio(token: str, slot: str, session: SessionDep, storage: StorageDep
     session.commit()
     if key is None:
         raise InvalidInput("this clip has no audio")
+    return Response(storage.get(key), media_type="audio/flac",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- blind 1–5 ratings of single answers -------------------------------------------------------
+
+
+def _rating(request: Request, task, **extra) -> Response:
+    return templates.TemplateResponse(request, "partials/rating.html", {"task": task, **extra})
+
+
+@router.get("/rate", response_class=HTMLResponse, name="rate")
+def rate_page(request: Request, session: SessionDep, rater: Visitor) -> Response:
+    task = rating.serve(session, rater)
+    session.commit()
+    return templates.TemplateResponse(request, "rate.html", {"task": task})
+
+
+@router.post("/rate/{token}", response_class=HTMLResponse, name="rate_answer")
+def rate_answer(request: Request, token: str, session: SessionDep, rater: Visitor,
+                score: str = Form(default="")) -> Response:
+    """Commit the score, then serve the next answer."""
+    rating.record(session, token, rater, score)
+    session.commit()
+    task = rating.serve(session, rater)
+    session.commit()
+    return _rating(request, task, rated=score)
+
+
+@router.get("/rate/audio/{token}/{slot}", name="rating_audio")
+def rating_audio(token: str, slot: str, session: SessionDep, storage: StorageDep,
+                 rater: Visitor) -> Response:
+    """The prompt or the answer of a rating task, by opaque token: nothing names the model."""
+    task = rating.for_rater(session, token, rater)
+    answer = session.get(ResponseRow, task.response_id)
+    if slot == "prompt":
+        key = session.scalar(select(Prompt.audio_key).where(Prompt.id == answer.prompt_id))
+    elif slot == "answer":
+        key = answer.audio_key
+    else:
+        raise NotFound("no such clip")
+    session.commit()
     return Response(storage.get(key), media_type="audio/flac",
                     headers={"Cache-Control": "private, max-age=3600"})

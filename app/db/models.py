@@ -304,6 +304,25 @@ class Score(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
 
 
+class HumanRating(Base):
+    """A person's blind 1–5 rating of one spoken answer (ParaS2S's human evaluation), recorded
+    when served; the score is set once, by the person it was served to."""
+
+    __tablename__ = "human_ratings"
+    __table_args__ = (
+        UniqueConstraint("response_id", "rater_id"),
+        CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # opaque, goes in URLs
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
+    served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    score: Mapped[int | None] = mapped_column(Integer)
+    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class LeaderboardSnapshot(Base):
     """Ratings derived from the vote log for one slice, method and parameter set."""
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.judges.agreement import cohen_kappa, cohen_kappa_bootstrap
+from app.judges.agreement import cohen_kappa, cohen_kappa_bootstrap, correlation
 
 _VOTES = text("""
 SELECT r.kind, r.name, r.id, b.prompt_id, b.model_a_id, b.model_b_id, v.outcome
@@ -77,4 +77,39 @@ def agreement(session: Session, *, rounds: int = 1000, seed: int = 0) -> dict[st
                 a.append(x)
                 b.append(y)
     result["humans"] = {"against": "human", **_summary(a, b, rounds, seed)}
+    result["pointwise"] = _pointwise(session, rounds, seed)
     return result
+
+
+_SCORE_PAIRS = text("""
+SELECT j.name, s.score, avg(h.score)::float
+FROM scores s JOIN judges j ON j.id = s.judge_id
+JOIN human_ratings h ON h.response_id = s.response_id AND h.score IS NOT NULL
+WHERE s.status = 'scored'
+GROUP BY j.name, s.id, s.score
+ORDER BY j.name, s.id
+""")
+
+
+def _pointwise(session: Session, rounds: int, seed: int) -> list[dict[str, Any]]:
+    """Each pointwise judge's scores against people's mean 1–5 rating of the same answers:
+    Pearson's r with Fisher and bootstrap 95% intervals (ParaS2S's Tables 1 and 2)."""
+    pairs: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for name, judged, human in session.execute(_SCORE_PAIRS):
+        pairs[name][0].append(float(judged))
+        pairs[name][1].append(float(human))
+    found = []
+    for name, (judged, human) in sorted(pairs.items()):
+        entry: dict[str, Any] = {"judge": name, "against": "human", "responses": len(judged),
+                                 "pearson": None}
+        if len(judged) >= 4 and len(set(judged)) > 1 and len(set(human)) > 1:
+            r = correlation(judged, human, rounds=rounds, seed=seed)
+
+            def num(x: float) -> float | None:
+                return None if math.isnan(x) else round(x, 4)
+
+            entry |= {"pearson": num(r.r), "p_value": num(r.p_value),
+                      "fisher_ci": [num(r.fisher.low), num(r.fisher.high)],
+                      "bootstrap_ci": [num(r.bootstrap.low), num(r.bootstrap.high)]}
+        found.append(entry)
+    return found

@@ -104,7 +104,8 @@ def agreement_page(request: Request, session: SessionDep) -> Response:
     found = agreement(session)
     rows = [{"rater": j["judge"], **j} for j in found["judges"]]
     rows.append({"rater": "humans", **found["humans"]})
-    return templates.TemplateResponse(request, "agreement.html", {"rows": rows})
+    return templates.TemplateResponse(request, "agreement.html",
+                                      {"rows": rows, "pointwise": found["pointwise"]})
 
 
 @pages.get("/scores", response_class=HTMLResponse)
