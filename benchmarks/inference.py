@@ -3,8 +3,8 @@ finish when the model answers at once.
 
 Every task does what it does in production: read the response row and the model's adapter,
 take a concurrency and rate slot in Redis, claim the row, read the prompt's stored FLAC and
-resample it to the model's input rate, call the model through the real openai client (a fake
-OpenAI-compatible server on a local socket, in this process, answering a 1 s clip at once),
+resample it to the model's input rate, call the model through the real openai client (an OpenAI-compatible
+server on a local socket, in this process, answering a 0.5 s clip at once: fake_model.py),
 validate and re-encode the answer, store it, and finish the row and its job in one
 transaction. Each prompt has its own stored clip, so no prompt is converted from a cache.
 
@@ -59,7 +59,7 @@ def _cpu_seconds(worker_pids: list[int]) -> dict[str, float]:
     """CPU time used so far by the workers, this process (the fake server runs here),
     Postgres and Redis, read from /proc (Linux); empty elsewhere."""
     tick = os.sysconf("SC_CLK_TCK")
-    groups = {"workers": 0.0, "this process (fake server)": 0.0, "postgres": 0.0, "redis": 0.0}
+    groups = {"workers": 0.0, "this process (the model)": 0.0, "postgres": 0.0, "redis": 0.0}
     try:
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
@@ -76,7 +76,7 @@ def _cpu_seconds(worker_pids: list[int]) -> dict[str, float]:
         if pid in worker_pids or ppid in worker_pids:
             groups["workers"] += used
         elif pid == os.getpid():
-            groups["this process (fake server)"] += used
+            groups["this process (the model)"] += used
         elif comm.startswith("postgres"):
             groups["postgres"] += used
         elif comm.startswith("redis"):
@@ -139,14 +139,13 @@ def main() -> int:
         from app.db.session import new_session
         from app.speech_models.schemas import SpeechModelCreate
         from app.speech_models import service as models
-        from tests.fakes.openai_server import running
-        from tests.fakes.server import Control
+        from benchmarks.fake_model import InstantModel, running
 
         get_settings.cache_clear()
         settings = get_settings()
         _prompts(db_url, data_dir, args.tasks + 50, args.prompt_seconds)
-        control = Control()
-        with running(control) as fake_url:
+        fake = InstantModel()
+        with running(fake) as fake_url:
             with new_session() as session:
                 model = models.create(session, SpeechModelCreate.model_validate({
                     "name": "bench-omni", "input_sample_rate": 16_000,
@@ -168,7 +167,7 @@ def main() -> int:
             try:
                 warm = [f"p{n:05d}" for n in range(args.tasks, args.tasks + 50)]
                 _run_job(new_session, model_id, settings, warm)  # start-up and imports
-                control.requests.clear()
+                requests_before = fake.requests
                 queueing, elapsed, cpu = _run_job(
                     new_session, model_id, settings, None, paused=True,
                     worker_pids=[process.pid for process in workers])
@@ -177,7 +176,7 @@ def main() -> int:
                     process.terminate()
                 for process in workers:
                     process.wait(30)
-        done = len(control.requests)
+        done = fake.requests - requests_before
     result = {
         "tasks": args.tasks, "prompt_seconds": args.prompt_seconds,
         "worker_processes": args.workers, "threads_per_process": args.threads,
@@ -190,8 +189,17 @@ def main() -> int:
         "cpu_ms_per_task": {name: round(1000 * used / args.tasks, 2) for name, used in cpu.items()},
     }
     print(json.dumps(result, indent=2))
+    # One entry per prompt length, so runs with --prompt-seconds 1 and 3 sit side by side.
+    runs = []
+    if RESULTS.exists():
+        try:
+            runs = json.loads(RESULTS.read_text()).get("runs", [])
+        except (ValueError, AttributeError):
+            runs = []
+    runs = [run for run in runs if run.get("prompt_seconds") != args.prompt_seconds] + [result]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.write_text(json.dumps({"runs": sorted(runs, key=lambda r: r["prompt_seconds"])},
+                                  indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
 
