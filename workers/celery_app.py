@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.signals import worker_process_init
+from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
 
@@ -33,3 +34,13 @@ def _fresh_connections(**_: object) -> None:
 
     dispose_engine()
     reset_redis()
+
+
+# A task that meets a database error (a connection lost when Postgres restarted, say) runs
+# again after a backoff; its claim and lease make a second run safe.
+DATABASE_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 10,
+}

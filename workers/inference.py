@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from app.inference import runner
-from workers.celery_app import celery_app
+from workers.celery_app import DATABASE_RETRY, celery_app
 
 
-@celery_app.task(name="inference.generate", bind=True)
+@celery_app.task(name="inference.generate", bind=True, **DATABASE_RETRY)
 def generate(self, response_id: int, attempt: int = 0) -> str:
     """Fill in one model's answer to one prompt (see app.inference.runner)."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from app.judges import runner
-from workers.celery_app import celery_app
+from workers.celery_app import DATABASE_RETRY, celery_app
 
 
-@celery_app.task(name="judging.judge", bind=True)
+@celery_app.task(name="judging.judge", bind=True, **DATABASE_RETRY)
 def judge(self, judgement_id: int, attempt: int = 0) -> str:
     """Have the judge vote on one battle (see app.judges.runner)."""
 
@@ -17,7 +17,7 @@ def judge(self, judgement_id: int, attempt: int = 0) -> str:
     return runner.run(judgement_id, attempt, again)
 
 
-@celery_app.task(name="judging.score", bind=True)
+@celery_app.task(name="judging.score", bind=True, **DATABASE_RETRY)
 def score(self, score_id: int, attempt: int = 0) -> str:
     """Have a pointwise judge score one response (see app.judges.runner)."""
 

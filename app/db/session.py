@@ -14,12 +14,14 @@ from app.config import get_settings
 _engine: Engine | None = None
 _engine_pid: int | None = None
 _factory: sessionmaker[Session] | None = None
+_autocommit_engine: Engine | None = None
 
 
 def get_engine() -> Engine:
-    global _engine, _engine_pid, _factory
+    global _engine, _engine_pid, _factory, _autocommit_engine
     if _engine is None or _engine_pid != os.getpid():
         settings = get_settings()
+        _autocommit_engine = None  # a forked child builds its own pools
         _engine = create_engine(
             settings.require_database_url(), pool_pre_ping=True, pool_size=10, max_overflow=30
         )
@@ -29,10 +31,13 @@ def get_engine() -> Engine:
 
 
 def dispose_engine() -> None:
-    """Forget the engine; used after a fork (Celery's worker_process_init) and in tests."""
-    global _engine, _engine_pid, _factory
+    """Forget the engines; used after a fork (Celery's worker_process_init) and in tests."""
+    global _engine, _engine_pid, _factory, _autocommit_engine
     if _engine is not None and _engine_pid == os.getpid():
         _engine.dispose()
+        if _autocommit_engine is not None:
+            _autocommit_engine.dispose()
+    _autocommit_engine = None
     _engine = _engine_pid = _factory = None
 
 
@@ -58,7 +63,17 @@ def session_scope() -> Iterator[Session]:
 
 @contextmanager
 def autocommit() -> Iterator[Connection]:
-    """A connection on which every statement commits by itself: for steps done in one
-    statement, one round trip instead of BEGIN, the statement and COMMIT."""
-    with get_engine().connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+    """A connection on which every statement commits by itself: for the workers' steps, each
+    done in one statement, one round trip instead of BEGIN, the statement and COMMIT.
+
+    Its pool does not ping a connection before lending it (a round trip per task): a
+    connection lost with a database restart fails its statement instead, and the tasks retry
+    on such errors (see workers/celery_app.py)."""
+    global _autocommit_engine
+    get_engine()
+    if _autocommit_engine is None:
+        _autocommit_engine = create_engine(
+            get_settings().require_database_url(), isolation_level="AUTOCOMMIT",
+            pool_size=10, max_overflow=30)
+    with _autocommit_engine.connect() as conn:
+        yield conn

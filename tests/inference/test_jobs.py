@@ -240,3 +240,21 @@ def test_a_new_adapter_ends_an_outage(client, db, openai_fake):
         "adapter": {"kind": "openai_chat_audio", "base_url": base_url, "model": "other"}})
     assert changed.status_code == 200, changed.text
     assert (changed.json()["outage_since"], changed.json()["outage_reason"]) == (None, None)
+
+
+def test_tasks_survive_the_database_dropping_their_connections(client, db, openai_fake):
+    """The workers' task connections are not pinged before use: when Postgres drops them (a
+    restart, a failover), the next task's statement fails, and the task runs again."""
+    _, base_url = openai_fake
+    add_prompts(client, ["p1", "p2"])
+    model = add_model(client, base_url)
+    assert run_job(client, model["id"], {"prompt_ids": ["p1"]})["done"] == 1
+    from sqlalchemy import text
+
+    dropped = db.execute(text(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    db.commit()
+    assert dropped >= 1
+    job = run_job(client, model["id"])
+    assert (job["status"], job["done"], job["failed"]) == ("done", 1, 0)
