@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start the results file over instead of adding this run")
     parser.add_argument("--prompt-seconds", type=float, default=3.0,
                         help="length of each prompt clip")
     parser.add_argument("--threads", type=int, default=8,
@@ -189,16 +192,21 @@ def main() -> int:
         "cpu_ms_per_task": {name: round(1000 * used / args.tasks, 2) for name, used in cpu.items()},
     }
     print(json.dumps(result, indent=2))
-    # One entry per prompt length, so runs with --prompt-seconds 1 and 3 sit side by side.
+    # Runs accumulate (this machine's figures vary by ±10% from run to run), with the median
+    # per prompt length; --fresh starts the file over.
     runs = []
-    if RESULTS.exists():
+    if RESULTS.exists() and not args.fresh:
         try:
             runs = json.loads(RESULTS.read_text()).get("runs", [])
         except (ValueError, AttributeError):
             runs = []
-    runs = [run for run in runs if run.get("prompt_seconds") != args.prompt_seconds] + [result]
+    result["repeat"] = 1 + sum(1 for run in runs if run["prompt_seconds"] == args.prompt_seconds)
+    runs = sorted(runs + [result], key=lambda run: (run["prompt_seconds"], run["repeat"]))
+    medians = {str(length): statistics.median(run["tasks_per_second"] for run in runs
+                                              if run["prompt_seconds"] == length)
+               for length in sorted({run["prompt_seconds"] for run in runs})}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"runs": sorted(runs, key=lambda r: r["prompt_seconds"])},
+    RESULTS.write_text(json.dumps({"median_tasks_per_second": medians, "runs": runs},
                                   indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0
