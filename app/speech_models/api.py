@@ -133,7 +133,8 @@ def list_responses(model_id: int, session: SessionDep) -> list[ResponseRead]:
     rows = session.execute(
         select(Prompt.key.label("prompt_id"), Response.status, Response.duration_s,
                Response.transcript, Response.source, Response.error, Response.attempts,
-               Response.latency_ms, Response.model_version, Response.created_at)
+               Response.latency_ms, Response.model_version, Response.usage,
+               Response.created_at)
         .join(Prompt, Prompt.id == Response.prompt_id)
         .where(Response.model_id == model_id)
         .order_by(Prompt.key)

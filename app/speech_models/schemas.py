@@ -76,6 +76,7 @@ class ResponseRead(BaseModel):
     attempts: int
     latency_ms: float | None
     model_version: str | None
+    usage: dict | None  # token counts the model's API reported
     created_at: datetime
 
 

@@ -82,6 +82,7 @@ def test_a_job_fills_in_every_prompt_through_the_adapter(client, openai_fake):
         assert answer["transcript"] == "a fake spoken answer"
         assert answer["latency_ms"] > 0 and answer["model_version"]
         assert answer["duration_s"] > 0 and answer["attempts"] == 1
+        assert answer["usage"]["total_tokens"] > 0
     # The model heard each prompt as WAV at its own input rate, with the key from the env var.
     assert len(control.requests) == 3
     for request in control.requests:
