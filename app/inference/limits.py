@@ -86,24 +86,16 @@ class ModelLimits:
         if outcome is None:
             pipe.execute()
             return 0, 0
-        return self._push_outcome(pipe, slot.model_id, outcome, window, skip=1)
+        key = self._key(slot.model_id, "outcomes")
+        pipe.lpush(key, b"1" if outcome else b"0")
+        pipe.ltrim(key, 0, window - 1)
+        pipe.lrange(key, 0, window - 1)
+        outcomes = pipe.execute()[3]
+        return len(outcomes), sum(1 for o in outcomes if o == b"0")
 
     def in_flight(self, model_id: int) -> int:
         return int(self.redis.zcard(self._key(model_id, "slots")))
 
-    def record(self, model_id: int, ok: bool, window: int) -> tuple[int, int]:
-        """Remember one request's outcome; return (requests, failures) among the last
-        `window`."""
-        return self._push_outcome(self.redis.pipeline(transaction=False), model_id, ok, window)
-
-    def _push_outcome(self, pipe, model_id: int, ok: bool, window: int, *,
-                      skip: int = 0) -> tuple[int, int]:
-        key = self._key(model_id, "outcomes")
-        pipe.lpush(key, b"1" if ok else b"0")
-        pipe.ltrim(key, 0, window - 1)
-        pipe.lrange(key, 0, window - 1)
-        outcomes = pipe.execute()[skip + 2]
-        return len(outcomes), sum(1 for o in outcomes if o == b"0")
 
     def forget_outcomes(self, model_id: int) -> None:
         self.redis.delete(self._key(model_id, "outcomes"))

@@ -53,12 +53,19 @@ def test_requests_per_minute_allows_a_minutes_worth_then_paces(limits):
     assert limits.in_flight(7) == 30
 
 
+def outcome(limits, ok: bool, window: int = 6) -> tuple[int, int]:
+    slot, _ = limits.try_acquire(7, max_concurrency=1, lease_s=30, requests_per_minute=None)
+    return limits.release(slot, outcome=ok, window=window)
+
+
 def test_the_breaker_remembers_the_last_window_of_outcomes(limits):
     for ok in [True] * 5 + [False] * 3:
-        seen = limits.record(7, ok, window=6)
+        seen = outcome(limits, ok)
     assert seen == (6, 3)
+    slot, _ = limits.try_acquire(7, max_concurrency=1, lease_s=30, requests_per_minute=None)
+    assert limits.release(slot) == (0, 0)  # a request that is not the model's to count
     limits.forget_outcomes(7)
-    assert limits.record(7, True, window=6) == (1, 0)
+    assert outcome(limits, True) == (1, 0)
 
 
 def test_one_probe_at_a_time(limits):
