@@ -24,6 +24,7 @@ from app.db.base import utcnow
 from app.db.models import Job, Prompt, Response, SpeechModel
 from app.errors import Conflict, InvalidInput
 from app.inference.configs import AdapterConfig
+from app.jobs import claims
 from app.jobs import service as jobs
 
 MAX_JOB_ERRORS = 100
@@ -155,14 +156,6 @@ def claim(conn: Connection, response_id: int, margin_s: float) -> Claimed | None
     return None if row is None else Claimed(token, *row)
 
 
-def lease_left(conn: Connection, response_id: int) -> tuple[str | None, float]:
-    """The row's status, and the seconds left on the lease of whoever holds it."""
-    row = conn.execute(text(
-        "SELECT status, extract(epoch FROM claimed_until - now()) FROM responses WHERE id = :id"
-    ), {"id": response_id}).one_or_none()
-    return (None, 0.0) if row is None else (row[0], float(row[1] or 0.0))
-
-
 _FINISH = """
 WITH finished AS (
     UPDATE responses SET {assignments}, claim_token = NULL, claimed_until = NULL,
@@ -202,16 +195,14 @@ def finish_failed(conn: Connection, claimed: Claimed, *, attempt: int, error: st
     }).scalar())
 
 
+def lease_left(conn: Connection, response_id: int) -> tuple[str | None, float]:
+    return claims.lease_left(conn, "responses", response_id)
+
+
 def release(conn: Connection, claimed: Claimed, *, error: str | None = None,
             attempt: int | None = None) -> bool:
-    """Give the row back as pending: for a later attempt (`attempt` given: it counts, and the
-    error is kept), or because the task must wait for a limit (nothing counts)."""
-    return conn.execute(text(
-        "UPDATE responses SET status = 'pending', claim_token = NULL, claimed_until = NULL, "
-        "error = COALESCE(:error, error), attempts = COALESCE(:attempts, attempts), "
-        "updated_at = now() WHERE id = :id AND claim_token = :token RETURNING id"
-    ), {"id": claimed.response_id, "token": claimed.token, "error": error,
-        "attempts": None if attempt is None else attempt + 1}).one_or_none() is not None
+    return claims.release(conn, "responses", claimed.response_id, claimed.token, error=error,
+                          attempt=attempt)
 
 
 # --- the outage breaker ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ from app.arena import service as arena
 from app.config import Settings
 from app.db.models import Judge, Judgement, Rater, Score
 from app.errors import Conflict, NotFound
+from app.jobs import claims
 from app.jobs import service as jobs
 from app.judges.agreement import first_position_rate
 from app.judges.configs import JudgeConfig
@@ -187,10 +188,7 @@ def claim(conn: Connection, judgement_id: int, margin_s: float) -> Claimed | Non
 
 
 def lease_left(conn: Connection, judgement_id: int) -> tuple[str | None, float]:
-    row = conn.execute(text(
-        "SELECT status, extract(epoch FROM claimed_until - now()) FROM judgements WHERE id = :id"
-    ), {"id": judgement_id}).one_or_none()
-    return (None, 0.0) if row is None else (row[0], float(row[1] or 0.0))
+    return claims.lease_left(conn, "judgements", judgement_id)
 
 
 _FINISH = text("""
@@ -248,13 +246,8 @@ def finish(conn: Connection, claimed: Claimed, result: Result, *, attempt: int) 
 
 def release(conn: Connection, claimed: Claimed, *, error: str | None = None,
             attempt: int | None = None) -> bool:
-    """Give the judgement back as pending: for a later attempt, or to wait for a limit."""
-    return conn.execute(text(
-        "UPDATE judgements SET status = 'pending', claim_token = NULL, claimed_until = NULL, "
-        "error = COALESCE(:error, error), attempts = COALESCE(:attempts, attempts), "
-        "updated_at = now() WHERE id = :id AND claim_token = :token RETURNING id"
-    ), {"id": claimed.judgement_id, "token": claimed.token, "error": error,
-        "attempts": None if attempt is None else attempt + 1}).one_or_none() is not None
+    return claims.release(conn, "judgements", claimed.judgement_id, claimed.token,
+                          error=error, attempt=attempt)
 
 
 # --- pointwise scores (ParaS2S's pipeline judge) -----------------------------------------------
@@ -342,10 +335,7 @@ def claim_score(conn: Connection, score_id: int, margin_s: float) -> ClaimedScor
 
 
 def score_lease_left(conn: Connection, score_id: int) -> tuple[str | None, float]:
-    row = conn.execute(text(
-        "SELECT status, extract(epoch FROM claimed_until - now()) FROM scores WHERE id = :id"
-    ), {"id": score_id}).one_or_none()
-    return (None, 0.0) if row is None else (row[0], float(row[1] or 0.0))
+    return claims.lease_left(conn, "scores", score_id)
 
 
 _FINISH_SCORE = text("""
@@ -377,12 +367,8 @@ def finish_score(conn: Connection, claimed: ClaimedScore, *, attempt: int, statu
 
 def release_score(conn: Connection, claimed: ClaimedScore, *, error: str | None = None,
                   attempt: int | None = None) -> bool:
-    return conn.execute(text(
-        "UPDATE scores SET status = 'pending', claim_token = NULL, claimed_until = NULL, "
-        "error = COALESCE(:error, error), attempts = COALESCE(:attempts, attempts), "
-        "updated_at = now() WHERE id = :id AND claim_token = :token RETURNING id"
-    ), {"id": claimed.score_id, "token": claimed.token, "error": error,
-        "attempts": None if attempt is None else attempt + 1}).one_or_none() is not None
+    return claims.release(conn, "scores", claimed.score_id, claimed.token, error=error,
+                          attempt=attempt)
 
 
 def score_table(session: Session, judge: Judge) -> dict[str, Any]:
