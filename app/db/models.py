@@ -21,7 +21,7 @@ from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.db.base import Base, utcnow
 
@@ -240,7 +240,27 @@ class Judge(Base):
     rater: Mapped[Rater] = relationship()
 
 
-class Judgement(Base):
+class JudgeWork:
+    """What a judge's unit of work records besides its verdict: its job, its raw replies and
+    the prompt that produced them, and the claim of the task working on it (app/jobs/claims.py)."""
+
+    @declared_attr
+    def job_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("jobs.id"), index=True)
+
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    replies: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
+
+
+class Judgement(JudgeWork, Base):
     """A judge's work on one battle: its replies in each order, what they meant, and whether
     a vote came of it. Invalid and inconsistent judgements are kept, never counted as votes."""
 
@@ -254,25 +274,14 @@ class Judgement(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     battle_id: Mapped[int] = mapped_column(ForeignKey("battles.id"), unique=True)
     judge_id: Mapped[int] = mapped_column(ForeignKey("judges.id"), index=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     forward: Mapped[str | None] = mapped_column(String(8))  # A played first: "first" | "second"
     reverse: Mapped[str | None] = mapped_column(String(8))  # B played first, when both orders
     outcome: Mapped[str | None] = mapped_column(String(16))  # the vote cast, if any
     reason: Mapped[str | None] = mapped_column(Text)
-    replies: Mapped[list[Any]] = mapped_column(JSONB, default=list)
-    prompt_version: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(200))
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
-    claim_token: Mapped[str | None] = mapped_column(String(64))
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
 
 
-class Score(Base):
+class Score(JudgeWork, Base):
     """A pointwise judge's 1–5 score of one response, with the transcript and style caption it
     was given (ParaS2S's pipeline judge)."""
 
@@ -287,21 +296,10 @@ class Score(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"), index=True)
     judge_id: Mapped[int] = mapped_column(ForeignKey("judges.id"), index=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     score: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     transcript: Mapped[str | None] = mapped_column(Text)
     caption: Mapped[str | None] = mapped_column(Text)
-    replies: Mapped[list[Any]] = mapped_column(JSONB, default=list)
-    prompt_version: Mapped[str | None] = mapped_column(String(64))
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
-    claim_token: Mapped[str | None] = mapped_column(String(64))
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), onupdate=utcnow)
 
 
 class HumanRating(Base):
