@@ -5,11 +5,16 @@ domains and four levels, human raters and two judges), then measures, each in a 
 
 1. the overall Bradley–Terry fit with 1,000 bootstrap rounds from aggregated counts (the
    counts read once, then timed: fit + bootstrap + intervals);
-2. a full recompute as the worker runs it: read the log (GROUP BY and one ordered Elo pass), fit
-   and bootstrap every standard slice (all, humans, each judge, each domain, each level), store
-   the snapshots.
+2. a full recompute as the worker runs it: read the log, aggregate each standard slice (all,
+   humans, each judge, each domain, each level) and replay its online Elo, fit and bootstrap it,
+   store the snapshots.
 
-Run: python -m benchmarks.recompute [--votes 1000000] [--models 100] [--keep]
+Each measurement runs `--repeat` times (3 by default), each in a fresh process, and reports wall
+time and the process's CPU time (all its threads; the database server's work is not in it), with
+the load average of the machine at the time: on a shared machine the wall time varies with what
+else runs, the CPU time much less.
+
+Run: python -m benchmarks.recompute [--votes 1000000] [--models 100] [--repeat 3] [--keep]
 It uses the Postgres server of ARENA_DATABASE_URL (a database `arena_bench` is made and dropped)
 or, when that is unset, an embedded one under a temporary directory.
 """
@@ -20,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -120,10 +126,12 @@ def _measure_overall() -> dict:
         read = time.perf_counter() - start
     counts = bt.PairCounts.from_counts(rows)
     settings = get_settings().leaderboard
-    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
     table = bt.table(counts, rounds=1000, seed=0, ridge=settings.ridge, min_votes=settings.min_votes)
-    fit = time.perf_counter() - start
+    fit, fit_cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"read_and_aggregate_s": round(read, 3), "fit_and_1000_rounds_s": round(fit, 3),
+            "fit_and_1000_rounds_cpu_s": round(fit_cpu, 3), "load_average": round(load, 2),
             "cells": int((counts.cell_counts() > 0).sum()), "models": counts.n_models,
             "stability": table.stability, "peak_rss_mb": _peak_mb()}
 
@@ -133,13 +141,19 @@ def _measure_full() -> dict:
     from app.db.session import session_scope
     from app.leaderboard import service
 
-    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
     with session_scope() as session:
         slices = service.standard_slices(session)
         snapshots = service.compute(session, slices, get_settings().leaderboard)
-    total = time.perf_counter() - start
-    return {"full_recompute_s": round(total, 3), "slices": [s.slice_key for s in snapshots],
+    total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"full_recompute_s": round(total, 3), "full_recompute_cpu_s": round(total_cpu, 3),
+            "load_average": round(load, 2), "slices": [s.slice_key for s in snapshots],
             "votes": snapshots[0].vote_count, "peak_rss_mb": _peak_mb()}
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return round(statistics.median(r[key] for r in runs), 3)
 
 
 def _peak_mb() -> float:
@@ -150,6 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--votes", type=int, default=1_000_000)
     parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--measure", choices=["overall", "full"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,12 +178,21 @@ def main() -> int:
         fill(bench_url, args.votes, args.models)
         print(f"filled {args.votes:,} votes among {args.models} models in "
               f"{time.perf_counter() - start:.1f} s", flush=True)
-        overall = measure("overall", bench_url)
-        print("overall fit:", json.dumps(overall), flush=True)
-        full = measure("full", bench_url)
-        print("full recompute:", json.dumps(full), flush=True)
+        overall, full = [], []
+        for _ in range(args.repeat):  # alternated, so both see the machine's changing load
+            overall.append(measure("overall", bench_url))
+            print("overall fit:", json.dumps(overall[-1]), flush=True)
+            full.append(measure("full", bench_url))
+            print("full recompute:", json.dumps(full[-1]), flush=True)
     result = {"votes": args.votes, "models": args.models, "cpus": os.cpu_count(),
               "overall": overall, "full": full,
+              "median": {
+                  "fit_and_1000_rounds_s": _median(overall, "fit_and_1000_rounds_s"),
+                  "fit_and_1000_rounds_cpu_s": _median(overall, "fit_and_1000_rounds_cpu_s"),
+                  "overall_peak_rss_mb": _median(overall, "peak_rss_mb"),
+                  "full_recompute_s": _median(full, "full_recompute_s"),
+                  "full_recompute_cpu_s": _median(full, "full_recompute_cpu_s"),
+                  "full_peak_rss_mb": _median(full, "peak_rss_mb")},
               "targets": {"overall_fit_s": 1.0, "overall_peak_mb": 500, "full_recompute_s": 10.0}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -253,6 +253,25 @@ def test_the_fast_multinomial_has_the_multinomial_distribution():
     assert np.abs(np.cov(draws.T) - exact_cov).max() < 0.4  # numpy's own sampler: ~0.25
 
 
+def test_the_table_poisson_sampler_has_the_poisson_distribution():
+    """Inversion tables for small and large means, numpy's sampler past the table limit: each
+    column's distribution is the Poisson one."""
+    import scipy.stats
+
+    means = np.array([0.3, 4.5, 100.0, 100.0, 3000.0, 60000.0])
+    poisson = bt.Poisson(means)
+    assert not poisson.inside[-1] and poisson.inside[:-1].all()
+    draws = poisson.draw(np.random.default_rng(3), 100_000)
+    assert np.array_equal(draws, bt.Poisson(means).draw(np.random.default_rng(3), 100_000))
+    for column, mean in enumerate(means):
+        values, seen = np.unique(draws[:, column], return_counts=True)
+        # Kolmogorov–Smirnov distance, below its 99.5% point for 100,000 draws
+        distance = np.abs(np.cumsum(seen) / len(draws) - scipy.stats.poisson.cdf(values, mean))
+        assert distance.max() < 1.73 / np.sqrt(len(draws))
+        assert abs(draws[:, column].mean() - mean) < 4 * np.sqrt(mean / len(draws))
+        assert abs(draws[:, column].var() / mean - 1) < 0.03
+
+
 def test_intervals_cover_the_truth_about_95_percent_of_the_time():
     covered, total = 0, 0
     for seed in range(12):
