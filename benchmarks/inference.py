@@ -9,6 +9,9 @@ validate and re-encode the answer, store it, and finish the row and its job in o
 transaction. Each prompt has its own stored clip, so no prompt is converted from a cache.
 
 Run: python -m benchmarks.inference [--tasks 2000] [--workers 2]
+With --parts it then runs --part-tasks more tasks one after another in this process (no
+Celery; the model answers from a thread of its own) and reports the CPU time of each part of a
+task, measured by this thread's clock around it.
 It uses the Postgres server of ARENA_DATABASE_URL (a database `arena_bench_inference` is made
 and dropped) or an embedded one, and the Redis of ARENA_REDIS_URL (database 12, emptied) or an
 embedded one.
@@ -121,6 +124,64 @@ def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | 
         time.sleep(0.02)
 
 
+def _parts(session_factory, model_id: int, settings, prompt_keys: list[str]) -> dict:
+    """CPU ms per task of each part of a task, over `prompt_keys` run here one by one. The
+    model answers from a thread of its own, whose CPU this thread's clock does not count."""
+    import functools
+    from collections import Counter
+
+    from app.audio.storage import LocalStorage
+    from app.db.models import SpeechModel
+    from app.inference import limits, runner, service
+    from app.inference.adapters import openai_chat_audio
+
+    spent: Counter[str] = Counter()
+    parts = [(service, "claim", "claim the row (SQL)"),
+             (service, "finish_ready", "finish and count it (SQL)"),
+             (limits.ModelLimits, "try_acquire", "take a slot (Redis)"),
+             (limits.ModelLimits, "release", "release it, record the outcome (Redis)"),
+             (runner, "prompt_audio", "read and convert the prompt"),
+             (openai_chat_audio.OpenAIChatAudio, "generate", "the openai client's request"),
+             (runner, "_canonical", "check and re-encode the answer"),
+             (LocalStorage, "put", "store the answer (file)")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in parts]
+
+    def timed(function, label):
+        @functools.wraps(function)
+        def inner(*args, **kwargs):
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.thread_time() - started
+        return inner
+
+    with session_factory() as session:
+        _, ids = service.start_job(session, session.get(SpeechModel, model_id), settings,
+                                   prompt_keys=prompt_keys)
+        session.commit()
+
+    def reschedule(countdown: float, attempt: int) -> None:
+        raise RuntimeError("a benchmark task asked to be retried")
+
+    for owner, name, label in parts:
+        setattr(owner, name, timed(getattr(owner, name), label))
+    try:
+        started = time.thread_time()
+        for response_id in ids:
+            outcome = runner.run(response_id, 0, reschedule)
+            if outcome != "ready":
+                raise RuntimeError(f"a benchmark task ended {outcome!r}")
+        total = time.thread_time() - started
+    finally:
+        for owner, name, function in originals:
+            setattr(owner, name, function)
+    result = {label: round(1000 * used / len(ids), 2) for label, used in spent.most_common()}
+    result["everything else"] = round(1000 * (total - sum(spent.values())) / len(ids), 2)
+    result["whole task"] = round(1000 * total / len(ids), 2)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
@@ -131,6 +192,9 @@ def main() -> int:
                         help="length of each prompt clip")
     parser.add_argument("--threads", type=int, default=8,
                         help="tasks in flight per worker process (Celery's threads pool)")
+    parser.add_argument("--parts", action="store_true",
+                        help="also measure each part of a task in this process")
+    parser.add_argument("--part-tasks", type=int, default=1000)
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="arena-bench-inference-"))
@@ -146,7 +210,8 @@ def main() -> int:
 
         get_settings.cache_clear()
         settings = get_settings()
-        _prompts(db_url, data_dir, args.tasks + 50, args.prompt_seconds)
+        extra = args.part_tasks if args.parts else 0
+        _prompts(db_url, data_dir, args.tasks + 50 + extra, args.prompt_seconds)
         fake = InstantModel()
         with running(fake) as fake_url:
             with new_session() as session:
@@ -167,19 +232,25 @@ def main() -> int:
                     env=env, cwd=ROOT)
                 for n in range(args.workers)
             ]
+            load_before = os.getloadavg()
             try:
                 warm = [f"p{n:05d}" for n in range(args.tasks, args.tasks + 50)]
                 _run_job(new_session, model_id, settings, warm)  # start-up and imports
                 requests_before = fake.requests
                 queueing, elapsed, cpu = _run_job(
-                    new_session, model_id, settings, None, paused=True,
+                    new_session, model_id, settings,
+                    [f"p{n:05d}" for n in range(args.tasks)], paused=True,
                     worker_pids=[process.pid for process in workers])
             finally:
                 for process in workers:
                     process.terminate()
                 for process in workers:
                     process.wait(30)
-        done = fake.requests - requests_before
+            load_after = os.getloadavg()
+            done = fake.requests - requests_before
+            parts = _parts(new_session, model_id, settings, [
+                f"p{n:05d}" for n in range(args.tasks + 50, args.tasks + 50 + extra)
+            ]) if args.parts else None
     result = {
         "tasks": args.tasks, "prompt_seconds": args.prompt_seconds,
         "worker_processes": args.workers, "threads_per_process": args.threads,
@@ -190,7 +261,13 @@ def main() -> int:
         "requests_seen_by_the_fake": done, "target_tasks_per_second": 100,
         "cpu_seconds_while_running": cpu,
         "cpu_ms_per_task": {name: round(1000 * used / args.tasks, 2) for name, used in cpu.items()},
+        # The machine's load (1, 5 and 15 minute averages) when the timed job started and ended:
+        # on a shared machine, other work inflates both the time and the CPU per task.
+        "load_average": {"before": [round(x, 2) for x in load_before],
+                         "after": [round(x, 2) for x in load_after]},
     }
+    if parts is not None:
+        result["cpu_ms_per_task_by_part_in_one_thread"] = parts
     print(json.dumps(result, indent=2))
     # Runs accumulate (this machine's figures vary by ±10% from run to run), with the median
     # per prompt length; --fresh starts the file over.
@@ -202,11 +279,16 @@ def main() -> int:
             runs = []
     result["repeat"] = 1 + sum(1 for run in runs if run["prompt_seconds"] == args.prompt_seconds)
     runs = sorted(runs + [result], key=lambda run: (run["prompt_seconds"], run["repeat"]))
+    lengths = sorted({run["prompt_seconds"] for run in runs})
     medians = {str(length): statistics.median(run["tasks_per_second"] for run in runs
                                               if run["prompt_seconds"] == length)
-               for length in sorted({run["prompt_seconds"] for run in runs})}
+               for length in lengths}
+    worker_cpu = {str(length): statistics.median(run["cpu_ms_per_task"]["workers"] for run in runs
+                                                 if run["prompt_seconds"] == length)
+                  for length in lengths}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"median_tasks_per_second": medians, "runs": runs},
+    RESULTS.write_text(json.dumps({"median_tasks_per_second": medians,
+                                   "median_worker_cpu_ms_per_task": worker_cpu, "runs": runs},
                                   indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}")
     return 0

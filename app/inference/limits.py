@@ -44,6 +44,23 @@ return {1, 0}
 """
 
 
+# KEYS: slots, outcomes; ARGV: token, outcome ("1" succeeded, "0" failed, "" none), window
+# Gives the slot back and records the outcome. Returns {requests, failures} among the last
+# `window` outcomes ({0, 0} when none was recorded).
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[2] == '' then return {0, 0} end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+local outcomes = redis.call('LRANGE', KEYS[2], 0, -1)
+local failures = 0
+for _, outcome in ipairs(outcomes) do
+    if outcome == '0' then failures = failures + 1 end
+end
+return {#outcomes, failures}
+"""
+
+
 @dataclass(frozen=True)
 class Slot:
     model_id: int
@@ -58,6 +75,7 @@ class ModelLimits:
         self.redis = client
         self.scope = scope
         self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
 
     def _key(self, model_id: int, what: str) -> str:
         return f"arena:{self.scope}:{model_id}:{what}"
@@ -81,17 +99,10 @@ class ModelLimits:
         """Give a slot back and, when `outcome` is given, remember that request's outcome for
         the breaker, in one round trip. Returns (requests, failures) among the last `window`
         outcomes ((0, 0) when none was recorded)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(slot.key, slot.token)
-        if outcome is None:
-            pipe.execute()
-            return 0, 0
-        key = self._key(slot.model_id, "outcomes")
-        pipe.lpush(key, b"1" if outcome else b"0")
-        pipe.ltrim(key, 0, window - 1)
-        pipe.lrange(key, 0, window - 1)
-        outcomes = pipe.execute()[3]
-        return len(outcomes), sum(1 for o in outcomes if o == b"0")
+        requests, failures = self._release(
+            keys=[slot.key, self._key(slot.model_id, "outcomes")],
+            args=[slot.token, "" if outcome is None else "1" if outcome else "0", window])
+        return int(requests), int(failures)
 
     def in_flight(self, model_id: int) -> int:
         return int(self.redis.zcard(self._key(model_id, "slots")))

@@ -119,7 +119,7 @@ def _run(conn: Connection, response_id: int, attempt: int, reschedule: Reschedul
 def _wait(conn: Connection, claimed: service.Claimed, reschedule: Reschedule, attempt: int,
           countdown: float, why: str) -> str:
     """Hand the row back without spending an attempt, and come back later."""
-    if service.release(conn, claimed):
+    if service.release(conn, claimed, due_in=countdown):
         reschedule(countdown, attempt)
     return why
 
@@ -141,9 +141,9 @@ def _call(conn: Connection, claimed: service.Claimed, adapter: Adapter, attempt:
             message = f"{exc.message} (gave up after {attempt + 1} attempts)"
             service.finish_failed(conn, claimed, attempt=attempt, error=message)
             return False, message
-        released = service.release(conn, claimed, error=exc.message, attempt=attempt)
-        if released:
-            reschedule(backoff(attempt, exc.retry_after, policy), attempt + 1)
+        delay = backoff(attempt, exc.retry_after, policy)
+        if service.release(conn, claimed, due_in=delay, error=exc.message, attempt=attempt):
+            reschedule(delay, attempt + 1)
         return False, exc.message
     except PermanentError as exc:
         service.finish_failed(conn, claimed, attempt=attempt, error=exc.message)

@@ -96,11 +96,13 @@ def start_job(session: Session, model: SpeechModel, settings: Settings, *,
     return job, ids
 
 
-def enqueue(response_ids: list[int]) -> None:
+def enqueue(response_ids: list[int], attempts: list[int] | None = None) -> None:
+    """Queue a task per response; `attempts`: the attempts each has made already (none)."""
     from workers.celery_app import celery_app
 
-    for response_id in response_ids:
-        celery_app.send_task("inference.generate", args=[response_id, 0], queue="inference")
+    for response_id, attempt in zip(response_ids, attempts or [0] * len(response_ids)):
+        celery_app.send_task("inference.generate", args=[response_id, attempt],
+                             queue="inference")
 
 
 # --- one response, as a task works on it --------------------------------------------------
@@ -199,10 +201,15 @@ def lease_left(conn: Connection, response_id: int) -> tuple[str | None, float]:
     return claims.lease_left(conn, "responses", response_id)
 
 
-def release(conn: Connection, claimed: Claimed, *, error: str | None = None,
+def release(conn: Connection, claimed: Claimed, *, due_in: float, error: str | None = None,
             attempt: int | None = None) -> bool:
     return claims.release(conn, "responses", claimed.response_id, claimed.token, error=error,
-                          attempt=attempt)
+                          attempt=attempt, due_in=due_in)
+
+
+def take_back_lost(conn: Connection, lost_after_s: float) -> list[tuple[int, int]]:
+    """Responses whose task was lost (see app/jobs/claims.py): (id, attempts made) of each."""
+    return claims.take_back_lost(conn, "responses", lost_after_s)
 
 
 # --- the outage breaker ---------------------------------------------------------------------

@@ -180,7 +180,7 @@ def test_a_model_in_an_outage_leaves_pairing_until_a_probe_succeeds(client, open
         if job["status"] in ("done", "failed"):
             break
         time.sleep(0.1)
-    assert (job["status"], job["done"]) == ("done", 6)
+    assert (job["status"], job["done"]) == ("done", 6), job["errors"]
     assert client.get(f"/api/v1/models/{model['id']}", headers=ADMIN).json()[
         "outage_since"] is None
 

@@ -17,7 +17,7 @@ from app.inference.adapters import build, openai_chat_audio
 from app.inference.adapters.base import PermanentError, PromptAudio, TransientError
 from app.inference.configs import OpenAIChatAudioAdapter
 from tests.fakes import openai_server
-from tests.fakes.server import Control
+from tests.fakes.server import Control, serve
 
 PROMPT_WAV = Path(__file__).resolve().parent.parent / "data" / "cmu-arctic" / "slt_arctic_a0009.wav"
 KEY_ENV = "FAKE_OPENAI_KEY"
@@ -68,7 +68,11 @@ def test_non_streaming_reply(fake, control, prompt):
     [request] = control.requests
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["authorization"] == "Bearer sk-test-secret"
+    assert request["headers"]["content-type"] == "application/json"
     body = request["json"]
+    [message] = body["messages"]
+    assert message["content"] == [{"type": "input_audio", "input_audio": {
+        "data": base64.b64encode(prompt.wav).decode("ascii"), "format": "wav"}}]
     assert body["modalities"] == ["text", "audio"]
     assert body["audio"] == {"voice": "alloy", "format": "wav"}
     assert "stream_options" not in body and not body.get("stream")
@@ -246,6 +250,26 @@ def test_audio_that_is_no_audio_is_passed_on_as_sent(fake, control, prompt):
     assert answer.pcm_rate is None
     with pytest.raises(sf.LibsndfileError):
         sf.read(io.BytesIO(answer.audio))
+
+
+@pytest.mark.parametrize("content_type, reply", [
+    ("text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    ("application/json", b'{"object": "list", "data": []}'),
+])
+def test_a_reply_that_is_not_a_chat_completion_is_permanent(prompt, content_type, reply):
+    async def app(scope, receive, send):  # a proxy that answers 200 with something else
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", content_type.encode())]})
+        await send({"type": "http.response.body", "body": reply})
+
+    with serve(app) as url:
+        config = OpenAIChatAudioAdapter(kind="openai_chat_audio", model="m", base_url=f"{url}/v1")
+        with pytest.raises(PermanentError, match="did not answer with a chat completion"):
+            build(config, environ={}).generate(prompt)
 
 
 def test_timeout_is_transient(fake, control, prompt):

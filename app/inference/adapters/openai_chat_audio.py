@@ -26,6 +26,7 @@ import binascii
 import io
 import json
 import os
+import secrets
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ PROBE_TIMEOUT_S = 2.0
 # from picking up OPENAI_API_KEY and handing it to a local server. vLLM's docs use this value.
 NO_KEY = "EMPTY"
 _FILE_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3")
+# Stands for the prompt's base64 while the rest of a request is serialised (see _request_bytes).
+_AUDIO_SLOT = f"prompt-audio-{secrets.token_hex(16)}"
 
 _clients: dict[tuple[str, str, float], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
@@ -83,18 +86,20 @@ class OpenAIChatAudio(Adapter):
         config = self.config
         api_key = self.secret(config.api_key_env) or NO_KEY  # a missing secret is permanent
         client = _client(config.base_url, api_key, config.timeout_s)
-        body = self._request(prompt)
+        body = self._request_bytes(prompt)
         try:
-            # The SDK's own POST, as `chat.completions.create` makes it, with a body already in
-            # wire form: create() would first walk the request (a megabyte of base64 included)
-            # against its typed parameters, a millisecond per call for nothing.
+            # The SDK's own POST, as `chat.completions.create` makes it, with the body already
+            # in wire form: create() would first walk the request (a megabyte of base64
+            # included) against its typed parameters, and serialising it would scan that
+            # base64 once more. A non-streamed reply is read as plain JSON (`cast_to=object`)
+            # rather than built into typed objects: only a few of its fields are wanted.
             if config.stream:
-                with client.post("/chat/completions", body=body, cast_to=ChatCompletion,
+                with client.post("/chat/completions", content=body, cast_to=ChatCompletion,
                                  stream=True, stream_cls=openai.Stream[ChatCompletionChunk]
                                  ) as chunks:
                     return self._from_stream(chunks)
             return self._from_completion(
-                client.post("/chat/completions", body=body, cast_to=ChatCompletion))
+                client.post("/chat/completions", content=body, cast_to=object))
         except openai.APIStatusError as exc:  # RateLimitError, InternalServerError, ... included
             raise error_for_status(exc.status_code, _error_message(exc), exc.response.headers,
                                    exc.body) from exc
@@ -118,18 +123,23 @@ class OpenAIChatAudio(Adapter):
             return f"{url} did not answer: {_describe(exc)}"
         return None
 
-    def _request(self, prompt: PromptAudio) -> dict[str, Any]:
-        """The JSON body of the chat-completions request. `max_tokens` rather than
-        `max_completion_tokens`: DashScope documents only the former, and OpenAI's audio models
-        and vLLM accept both."""
+    def _request_bytes(self, prompt: PromptAudio) -> bytes:
+        """The request's JSON as sent. The prompt's base64 goes in as bytes where a placeholder
+        was serialised: base64 needs no JSON escaping, so the encoder need not scan it."""
+        head, tail = json.dumps(self._request(_AUDIO_SLOT)).encode().split(
+            b'"' + _AUDIO_SLOT.encode() + b'"', 1)
+        return b"".join((head, b'"', base64.b64encode(prompt.wav), b'"', tail))
+
+    def _request(self, audio_data: str) -> dict[str, Any]:
+        """The JSON body of the chat-completions request, with `audio_data` (the prompt's
+        base64) as the input audio. `max_tokens` rather than `max_completion_tokens`: DashScope
+        documents only the former, and OpenAI's audio models and vLLM accept both."""
         config = self.config
         messages: list[dict[str, Any]] = []
         if config.system_prompt:
             messages.append({"role": "system", "content": config.system_prompt})
         messages.append({"role": "user", "content": [{
-            "type": "input_audio",
-            "input_audio": {"data": base64.b64encode(prompt.wav).decode("ascii"),
-                            "format": "wav"},
+            "type": "input_audio", "input_audio": {"data": audio_data, "format": "wav"},
         }]})
         audio: dict[str, Any] = {"format": config.audio_format}
         if config.voice is not None:
@@ -144,10 +154,12 @@ class OpenAIChatAudio(Adapter):
         return request | config.extra_body  # server-specific options, sent as given
 
     def _from_completion(self, response: Any) -> Generated:
-        if not hasattr(response, "choices"):  # the SDK hands over a body it cannot parse as is
+        """The answer in a chat completion as parsed JSON (the SDK hands over a body that is
+        not JSON as text)."""
+        if not isinstance(response, dict) or "choices" not in response:
             raise PermanentError(f"{self.config.base_url} did not answer with a chat completion: "
                                  f"{_short(str(response))!r}")
-        choices = list(response.choices or [])
+        choices = response["choices"] if isinstance(response["choices"], list) else []
         for choice in choices:
             message = _get(choice, "message")
             audio = _get(message, "audio")
@@ -163,8 +175,8 @@ class OpenAIChatAudio(Adapter):
                       if _get(other, "index") == _get(choice, "index")]
             return Generated(audio=data, pcm_rate=self.config.pcm_sample_rate if raw else None,
                              transcript=_first_text(words),
-                             model_version=getattr(response, "model", None) or None,
-                             usage=_plain(getattr(response, "usage", None)))
+                             model_version=_text(response.get("model")),
+                             usage=_plain(response.get("usage")))
         raise PermanentError(_no_audio([
             (_get(c, "finish_reason"), _get(_get(c, "message"), "refusal"),
              _get(_get(c, "message"), "content")) for c in choices]))
@@ -223,7 +235,8 @@ class _Streamed:
 
 
 def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK object, a dict (older SDKs give `delta.audio` as one) or None."""
+    """A field of an SDK object, of a dict (a reply read as JSON; older SDKs give a streamed
+    `delta.audio` as one) or None."""
     if obj is None:
         return None
     if isinstance(obj, dict):
@@ -283,6 +296,10 @@ def _join_files(files: list[bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _first_text(candidates: list[Any]) -> str | None:
     for text in candidates:
         if isinstance(text, str) and text.strip():
@@ -294,8 +311,10 @@ def _plain(usage: Any) -> dict[str, Any]:
     if usage is None:
         return {}
     if isinstance(usage, dict):
-        return usage
-    return usage.model_dump(mode="json", exclude_none=True)
+        return {name: value for name, value in usage.items() if value is not None}
+    if hasattr(usage, "model_dump"):
+        return usage.model_dump(mode="json", exclude_none=True)
+    return {}
 
 
 def _no_audio(choices: list[tuple[str | None, str | None, str | None]]) -> str:
