@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="Chatbot Arena logs: only the anonymous battles")
     board.set_defaults(run=_leaderboard)
 
+    from app.datasets.construction.cli import add_commands as add_dataset_commands
+
+    add_dataset_commands(commands)
+
     args = parser.parse_args(argv)
     from app.config import ConfigurationError
     from app.errors import ArenaError

@@ -14,6 +14,10 @@ Behaviours:
 - "bad_audio": inlineData audio/wav whose bytes are not audio
 - "html": a 200 text/html page, as a base_url that is not the Gemini API might answer
 - "slow": "ok" after 3 s
+- "429:<seconds>": the "429" error with retryDelay "<seconds>s" (a short wait for tests)
+- "from_schema": a text part holding JSON that follows the request's responseJsonSchema, its
+  values a pure function of the request's text (see `schema_answer`): a deterministic model;
+  "from_schema:<seconds>" the same after a wait
 
 Each request is recorded as a dict: path, version ("v1beta"), model, method ("generateContent"),
 headers (lower-cased names), json (the parsed body, its keys in camelCase: see `camel_keys`) and
@@ -26,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import io
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,7 +78,8 @@ def create_app(control: Control) -> FastAPI:
     @app.post("/{version}/models/{model_method}")
     async def generate_content(version: str, model_method: str, request: Request) -> Response:
         model, _, method = model_method.partition(":")
-        body = camel_keys(await request.json())
+        raw = await request.json()
+        body = camel_keys(raw)
         behaviour = control.next_behaviour({
             "path": request.url.path, "version": version, "model": model, "method": method,
             "headers": {name.lower(): value for name, value in request.headers.items()},
@@ -83,6 +90,13 @@ def create_app(control: Control) -> FastAPI:
         if behaviour == "slow":
             await asyncio.sleep(SLOW_S)
             behaviour = "ok"
+        if behaviour.startswith("from_schema"):  # "from_schema:<seconds>" answers after a wait
+            await asyncio.sleep(float(behaviour.partition(":")[2] or 0))
+            config = raw.get("generationConfig") or {}
+            schema = config.get("responseJsonSchema") or config.get("response_json_schema")
+            text = json.dumps(schema_answer(schema or {}, _request_text(body)),
+                              ensure_ascii=False)
+            return _answer(model, [{"text": text}])
         return reply(behaviour, model)
 
     return app
@@ -99,6 +113,10 @@ def reply(behaviour: str, model: str) -> Response:
     """The fake's answer for one behaviour (see the module docstring)."""
     if behaviour.startswith("text:"):
         return _answer(model, [{"text": behaviour.removeprefix("text:")}])
+    if behaviour.startswith("429:"):
+        return _error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.", [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+             "retryDelay": f"{behaviour.removeprefix('429:')}s"}])
     try:
         make = BEHAVIOURS[behaviour]
     except KeyError:
@@ -205,3 +223,42 @@ def _b64decode(data: str) -> bytes | None:
         return base64.b64decode(data.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+def _request_text(body: Any) -> str:
+    """Every text the request carries: the system instruction and the contents' text parts."""
+    texts = [part["text"] for part in _parts(body) if "text" in part]
+    system = body.get("systemInstruction") if isinstance(body, dict) else None
+    if isinstance(system, dict):
+        texts += [part.get("text", "") for part in system.get("parts", [])]
+    return "\n".join(texts)
+
+
+WORDS = ("river lantern quiet market winter garden signal copper meadow harbor velvet orbit "
+         "candle thunder maple ribbon canyon pepper marble falcon silver cotton planet violet "
+         "ember willow saddle puzzle anchor comet tulip basket glacier").split()
+
+
+def schema_answer(schema: dict[str, Any], seed: str, path: str = "") -> Any:
+    """A value that follows a JSON schema (objects, arrays, strings with or without an enum,
+    numbers, booleans), every choice made from sha256(seed, path): the same request always
+    gets the same answer, and different requests get different texts."""
+    digest = hashlib.sha256(f"{seed}|{path}".encode()).digest()
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][digest[0] % len(schema["enum"])]
+    if kind == "object":
+        return {name: schema_answer(sub, seed, f"{path}.{name}")
+                for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        count = max(int(schema.get("minItems", 1)), 1)
+        return [schema_answer(schema.get("items") or {}, seed, f"{path}[{i}]")
+                for i in range(count)]
+    if kind == "integer":
+        return int(schema.get("minimum", 1)) + digest[0] % 5
+    if kind == "number":
+        return digest[0] / 255
+    if kind == "boolean":
+        return digest[0] % 2 == 0
+    words = " ".join(WORDS[byte % len(WORDS)] for byte in digest[:8])
+    return f"{words[:1].upper()}{words[1:]}."

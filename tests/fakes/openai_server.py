@@ -23,8 +23,17 @@ compatible servers send).
 POST /v1/audio/transcriptions (multipart: file, model, response_format, ...) answers
 {"text": TRANSCRIPT, "usage": ...} in the token form gpt-4o-transcribe reports; "text:<reply>"
 makes the text <reply> (empty for a clip without words), and "429", "500" and "400" answer as
-above. A transcription request is recorded with path, headers, form (the text fields) and file
-({"filename", "content_type", "data"}).
+above ("429:<seconds>" as below). A transcription request is recorded with path, headers, form
+(the text fields) and file ({"filename", "content_type", "data"}).
+
+POST /v1/audio/speech (JSON: model, input, voice, instructions, response_format) answers the
+tone as a WAV file, as gpt-4o-mini-tts answers response_format "wav"; "bad_audio" sends bytes
+that are no audio, and the errors answer as above.
+
+For structured output: "from_schema" answers a text-only completion whose content is JSON that
+follows the request's `response_format.json_schema.schema`, its values a pure function of the
+request's messages (see `gemini_server.schema_answer`); "429:<seconds>" is the "429" error with
+`Retry-After: <seconds>`.
 
 Each request is recorded as a dict: path, headers (lower-cased names) and json (the parsed body).
 """
@@ -47,6 +56,7 @@ import soundfile as sf
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from tests.fakes.gemini_server import schema_answer
 from tests.fakes.server import Control, serve
 
 TRANSCRIPT = "a fake spoken answer"
@@ -112,6 +122,13 @@ def create_app(control: Control) -> FastAPI:
             behaviour = "ok"
         if behaviour in _ERRORS:
             return _ERRORS[behaviour]()
+        if behaviour.startswith("429:"):
+            return _rate_limited(behaviour.removeprefix("429:"))
+        if behaviour == "from_schema":
+            schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+            seed = "\n".join(str(m.get("content")) for m in body.get("messages") or [])
+            behaviour = "text:" + json.dumps(schema_answer(schema or {}, seed),
+                                             ensure_ascii=False)
         reply = _Reply(str(body.get("model", "")) + MODEL_SUFFIX)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -131,10 +148,30 @@ def create_app(control: Control) -> FastAPI:
             "form": {name: value for name, value in form.items() if isinstance(value, str)}})
         if behaviour in _ERRORS:
             return _ERRORS[behaviour]()
+        if behaviour.startswith("429:"):
+            return _rate_limited(behaviour.removeprefix("429:"))
         if file is None or "model" not in form:
             return _error(400, "you must provide a file and a model", "invalid_request_error")
         text = behaviour.removeprefix("text:") if behaviour.startswith("text:") else TRANSCRIPT
         return JSONResponse({"text": text, "usage": TRANSCRIPTION_USAGE})
+
+    @app.post("/v1/audio/speech")
+    async def speech(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        behaviour = control.next_behaviour({"path": request.url.path, "json": body,
+                                            "headers": dict(request.headers)})
+        if behaviour in _ERRORS:
+            return _ERRORS[behaviour]()
+        if behaviour.startswith("429:"):
+            return _rate_limited(behaviour.removeprefix("429:"))
+        if not isinstance(body, dict) or not body.get("input") or not body.get("voice"):
+            return _error(400, "you must provide input and voice", "invalid_request_error")
+        if behaviour == "bad_audio":
+            return Response(NOT_AUDIO, media_type="audio/wav")
+        return Response(reply_wav(), media_type="audio/wav")
 
     return app
 
@@ -162,6 +199,11 @@ _ERRORS = {
     "400": lambda: _error(400, "Invalid value for 'audio.voice'.", "invalid_request_error",
                           param="audio.voice", code="invalid_value"),
 }
+
+
+def _rate_limited(seconds: str) -> JSONResponse:
+    return _error(429, f"Rate limit reached. Please try again in {seconds}s.", "requests",
+                  code="rate_limit_exceeded", headers={"Retry-After": seconds})
 
 
 def _b64(data: bytes) -> str:
