@@ -178,3 +178,44 @@ def test_a_rare_slice_is_cached_then_recomputed_when_it_misses_votes(client, db,
 
     get_settings.cache_clear()
     assert client.get("/api/v1/leaderboard", params=query).json()["votes"] == 2
+
+
+def test_the_log_is_read_in_vote_order_without_flagged_raters(db, arena):
+    """Votes stored out of id order (concurrent writers) still come back in vote-id order; a
+    flagged rater's votes stay out until the flag is cleared."""
+    from app.leaderboard.service import read_log
+
+    votes = random_votes(arena, 40, seed=3)
+    insert_votes(db, votes[:38])
+    first = db.execute(text("SELECT max(id) FROM votes")).scalar()
+    # the last two votes written in the opposite order of their ids
+    for vote_id, (prompt, a, b, outcome, rater) in ((first + 9, votes[39]), (first + 4, votes[38])):
+        db.execute(text("""
+            WITH p AS (SELECT id FROM prompts WHERE key = :prompt),
+                 r AS (SELECT id FROM raters WHERE name = :rater),
+                 battle AS (
+                   INSERT INTO battles (token, prompt_id, response_a_id, response_b_id, model_a_id,
+                                        model_b_id, rater_id, served_at, expires_at)
+                   SELECT :token, p.id,
+                          (SELECT id FROM responses WHERE prompt_id = p.id AND model_id = :a),
+                          (SELECT id FROM responses WHERE prompt_id = p.id AND model_id = :b),
+                          :a, :b, r.id, now(), now() + interval '1 hour' FROM p, r RETURNING id, rater_id)
+            INSERT INTO votes (id, battle_id, rater_id, outcome, created_at)
+            SELECT :vote_id, id, rater_id, :outcome, now() FROM battle"""),
+            {"prompt": prompt, "a": a, "b": b, "outcome": outcome, "rater": rater,
+             "token": f"late-{vote_id}", "vote_id": vote_id})
+    db.commit()
+
+    log = read_log(db, first + 9)
+    assert list(zip(log.model_a.tolist(), log.model_b.tolist())) == [(v[1], v[2]) for v in votes]
+    assert [("a", "b", "tie", "both_bad")[k] for k in log.outcome] == [v[3] for v in votes]
+    assert len(read_log(db, first + 4).model_a) == 39  # only votes up to the id asked for
+
+    db.execute(text("UPDATE raters SET flagged_at = now() WHERE name = 'bob'"))
+    db.commit()
+    kept = [v for v in votes if v[4] != "bob"]
+    log = read_log(db, first + 9)
+    assert list(zip(log.model_a.tolist(), log.model_b.tolist())) == [(v[1], v[2]) for v in kept]
+    db.execute(text("UPDATE raters SET flagged_at = NULL WHERE name = 'bob'"))
+    db.commit()
+    assert len(read_log(db, first + 9).model_a) == len(votes)
