@@ -47,11 +47,34 @@ class AudioSettings(BaseModel):
 class ArenaSettings(BaseModel):
     outcomes: Outcomes = Outcomes.strict
     pairing: Literal["uniform", "elo_gap", "uncertainty"] = "uncertainty"
-    battle_ttl_minutes: int = 120
+    battle_ttl_minutes: int = Field(default=120, ge=1)  # a battle and its audio URLs expire
     # The share of a person's battles that repeat an item another person already voted on, to
     # measure agreement between people (the S2S-Arena paper judged 10% twice).
     double_served_share: float = Field(default=0.1, ge=0, le=1)
     leaderboard_debounce_seconds: float = 1.0
+    # The vote buttons unlock once each answer has been heard over this share of its length.
+    listen_fraction: float = Field(default=1.0, gt=0, le=1)
+    # The prompt's text on the vote page: hidden by default, as the paper judges in speech.
+    show_prompt_text: bool = False
+    # Attention checks: the share of a person's battles that pair a good answer with a known-bad
+    # one; a person whose accuracy on them (over at least gold_min_votes) falls below
+    # gold_min_accuracy is flagged and their votes are left out of the leaderboard.
+    gold_share: float = Field(default=0.05, ge=0, le=1)
+    gold_min_votes: int = Field(default=5, ge=1)
+    gold_min_accuracy: float = Field(default=0.7, ge=0, le=1)
+    # Votes per minute, counted in Redis: for each person and for each IP address.
+    votes_per_minute: int = Field(default=30, ge=1)
+    votes_per_minute_per_ip: int = Field(default=120, ge=1)
+
+
+class AccountsSettings(BaseModel):
+    """Who may vote: "open" lets anonymous visitors vote under a signed per-visitor cookie,
+    "closed" asks everyone to log in with an annotator account."""
+
+    mode: Literal["open", "closed"] = "open"
+    session_hours: float = Field(default=14 * 24, gt=0)
+    invite_hours: float = Field(default=7 * 24, gt=0)  # an invite link is good for this long
+    logins_per_minute_per_ip: int = Field(default=20, ge=1)  # password attempts
 
 
 class LeaderboardSettings(BaseModel):
@@ -74,6 +97,10 @@ class InferenceSettings(BaseModel):
     breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
     breaker_cooldown_s: float = Field(default=60.0, gt=0)  # until the next probe request
     allow_command_adapter: bool = False  # "command" runs programs on the workers: opt in
+    # A response whose task is this overdue (its message lost by the broker, its worker gone)
+    # is queued again; inference workers look for such responses at this interval.
+    lost_after_s: float = Field(default=300.0, gt=0)
+    recovery_interval_s: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -95,6 +122,7 @@ class Settings(BaseSettings):
     arena: ArenaSettings = Field(default_factory=ArenaSettings)
     leaderboard: LeaderboardSettings = Field(default_factory=LeaderboardSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

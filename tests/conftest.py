@@ -122,6 +122,10 @@ def arena_env(servers, tmp_path_factory) -> dict[str, str]:
         "ARENA_INFERENCE__BREAKER_MIN_REQUESTS": "4",
         "ARENA_INFERENCE__BREAKER_COOLDOWN_S": "1",
         "ARENA_TEST_API_KEY": "sk-test-key",
+        # No attention checks and room for fast voting, unless a test asks for them.
+        "ARENA_ARENA__GOLD_SHARE": "0",
+        "ARENA_ARENA__VOTES_PER_MINUTE": "10000",
+        "ARENA_ARENA__VOTES_PER_MINUTE_PER_IP": "10000",
     }
     os.environ.update(env)
     get_settings.cache_clear()
@@ -186,7 +190,18 @@ def client(arena_env):
     from app.main import create_app
 
     with TestClient(create_app()) as test_client:
-        yield test_client
+        yield with_csrf(test_client)
+
+
+def with_csrf(test_client):
+    """A client that sends the CSRF token its pages would put in their forms (the
+    double-submit cookie and header a browser on the arena's page sends)."""
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    test_client.cookies.set("arena_csrf", token)
+    test_client.headers["X-CSRF-Token"] = token
+    return test_client
 
 
 def _wait_http(url: str, process: subprocess.Popen, timeout: float = 30) -> None:

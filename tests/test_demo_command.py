@@ -43,7 +43,8 @@ class Demo:
         # them are its own (False for a demo expected to be refused because they are taken).
         self.data_dir, self.port, self.owns_them = data_dir, port, owns_them
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
-        env.update(ARENA_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+        env.update(ARENA_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1",
+                   ARENA_ARENA__GOLD_SHARE="0")  # the one vote below is on a real battle
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "demo", "--port", str(port)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -210,6 +211,7 @@ def test_demo_runs_votes_stops_cleanly_and_keeps_its_data(start_demo, tmp_path):
     with httpx.Client(base_url=url, timeout=10) as http:  # keeps the visitor cookie
         page = http.get("/arena")
         assert page.status_code == 200, page.text
+        http.headers["X-CSRF-Token"] = http.cookies["arena_csrf"]  # as the page's htmx sends it
         battle = re.search(r'data-battle="([^"]+)"', page.text)
         assert battle, page.text
         battle_token = battle.group(1)

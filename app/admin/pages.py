@@ -14,12 +14,15 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import identity, quality
+from app.accounts import service as accounts
 from app.config import Settings, get_settings
 from app.db.models import Job
 from app.deps import SessionDep, SettingsDep
-from app.errors import Conflict, Forbidden, Unauthorized
+from app.errors import ArenaError, Conflict, Forbidden, Unauthorized
 from app.inference import service as inference
 from app.jobs import service as jobs
+from app.leaderboard.service import schedule_refresh
 from app.speech_models import service as models
 from app.web import is_htmx, templates
 
@@ -49,9 +52,19 @@ def _same_origin(request: Request) -> None:
         raise Forbidden("this form can only be sent from the arena's own pages")
 
 
-def _require_admin(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
-    if not is_admin(request, settings):
-        raise Unauthorized("log in at /admin with the admin token first")
+def _may_administer(request: Request, session, settings: Settings) -> bool:
+    """The admin token's cookie, or the session of an account with the admin role."""
+    if is_admin(request, settings):
+        return True
+    account = identity.signed_in(request, session, settings)
+    return account is not None and account.role == "admin"
+
+
+def _require_admin(request: Request, session: SessionDep,
+                   settings: Annotated[Settings, Depends(get_settings)]) -> None:
+    if not _may_administer(request, session, settings):
+        raise Unauthorized("log in at /admin with the admin token, or with an admin account, "
+                           "first")
     if request.method == "POST":
         _same_origin(request)
 
@@ -70,7 +83,7 @@ def _status(session, settings: Settings) -> dict:
 
 @router.get("", response_class=HTMLResponse)
 def admin_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    if not is_admin(request, settings):
+    if not _may_administer(request, session, settings):
         return templates.TemplateResponse(request, "admin_login.html", {})
     template = "partials/admin_status.html" if is_htmx(request) else "admin.html"
     return templates.TemplateResponse(request, template, _status(session, settings))
@@ -97,6 +110,7 @@ def logout(request: Request) -> Response:
     _same_origin(request)
     response = RedirectResponse("/admin", status_code=303)
     response.delete_cookie(ADMIN_COOKIE)
+    identity.end_session(response)
     return response
 
 
@@ -114,3 +128,70 @@ def run_inference(request: Request, model_id: int, session: SessionDep, settings
     inference.enqueue(response_ids)
     return templates.TemplateResponse(request, "partials/admin_status.html",
                                       _status(session, settings))
+
+
+# --- annotators: accounts, invite links, quality control -------------------------------------
+
+
+def _annotators(request: Request, session, status_code: int = 200, **extra) -> Response:
+    context = {"people": quality.rater_stats(session), "accounts": accounts.list_all(session),
+               **extra}
+    return templates.TemplateResponse(request, "admin_annotators.html", context,
+                                      status_code=status_code)
+
+
+@router.get("/annotators", response_class=HTMLResponse, dependencies=[AdminPage],
+            name="admin_annotators")
+def annotators_page(request: Request, session: SessionDep) -> Response:
+    return _annotators(request, session)
+
+
+@router.post("/annotators", response_class=HTMLResponse, dependencies=[AdminPage],
+             name="admin_create_annotator")
+def create_annotator(request: Request, session: SessionDep, settings: SettingsDep,
+                     username: Annotated[str, Form(max_length=200)] = "",
+                     role: Annotated[str, Form(max_length=32)] = "annotator") -> Response:
+    """Create an account and show its invite link to copy."""
+    try:
+        annotator = accounts.create(session, username, role)
+        token = accounts.new_invite(session, annotator, settings)
+    except ArenaError as exc:
+        session.rollback()
+        return _annotators(request, session, error=exc.message, status_code=exc.status_code)
+    session.commit()
+    return _annotators(request, session, invite_for=annotator.username,
+                       invite_url=_invite_url(request, token))
+
+
+def _invite_url(request: Request, token: str) -> str:
+    return str(request.base_url).rstrip("/") + accounts.invite_path(token)
+
+
+@router.post("/annotators/{annotator_id}/invite", response_class=HTMLResponse,
+             dependencies=[AdminPage], name="admin_invite")
+def new_invite(request: Request, annotator_id: int, session: SessionDep,
+               settings: SettingsDep) -> Response:
+    annotator = accounts.get(session, annotator_id)
+    token = accounts.new_invite(session, annotator, settings)
+    session.commit()
+    return _annotators(request, session, invite_for=annotator.username,
+                       invite_url=_invite_url(request, token))
+
+
+@router.post("/annotators/{annotator_id}/active", dependencies=[AdminPage],
+             name="admin_set_active")
+def set_active(annotator_id: int, session: SessionDep,
+               active: Annotated[bool, Form()] = False) -> Response:
+    accounts.update_account(session, accounts.get(session, annotator_id), active=active)
+    session.commit()
+    return RedirectResponse("/admin/annotators", status_code=303)
+
+
+@router.post("/raters/{rater_id}/flag", dependencies=[AdminPage], name="admin_set_flag")
+def set_flag(rater_id: int, session: SessionDep,
+             flagged: Annotated[bool, Form()] = False) -> Response:
+    """Flag a person or clear their flag; the leaderboard is recomputed either way."""
+    quality.set_flag(session, rater_id, flagged)
+    session.commit()
+    schedule_refresh(0)
+    return RedirectResponse("/admin/annotators", status_code=303)

@@ -8,8 +8,10 @@ import secrets
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from app.audio import serving
+from app.audio.storage import AudioStorage
 from app.db.base import utcnow
-from app.db.models import HumanRating, Rater
+from app.db.models import HumanRating, Prompt, Rater, Response
 from app.errors import Conflict, InvalidInput, NotFound
 
 # A ready answer of an active model to an active prompt that this person has not been served:
@@ -59,3 +61,20 @@ def record(session: Session, token: str, rater: Rater, score: str) -> HumanRatin
     if updated is None:
         raise Conflict("you have already rated this answer")
     return rating
+
+
+def clip_key(session: Session, task: HumanRating, slot: str) -> str:
+    """The canonical audio of a rating task's request ("prompt") or answer ("answer")."""
+    answer = session.get(Response, task.response_id)
+    if slot == "prompt":
+        return session.scalar(select(Prompt.audio_key).where(Prompt.id == answer.prompt_id))
+    if slot == "answer":
+        return answer.audio_key
+    raise NotFound("no such clip: the slots are prompt and answer")
+
+
+def prepare_clips(session: Session, task: HumanRating | None, storage: AudioStorage) -> None:
+    """Make the served form of a task's two clips as it is served (app/audio/serving.py)."""
+    if task is not None:
+        for slot in ("prompt", "answer"):
+            serving.prepare(storage, clip_key(session, task, slot))

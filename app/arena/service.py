@@ -6,13 +6,17 @@ import random
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from app.accounts import quality
+from app.arena import plays
 from app.arena.pairing import PairingState, choose_pair
-from app.config import Outcomes, Settings
+from app.audio import serving
+from app.audio.storage import AudioStorage
+from app.config import Outcomes, Settings, get_settings
 from app.db.base import utcnow
 from app.db.models import Battle, Prompt, Rater, Response, SpeechModel, Vote
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
@@ -81,6 +85,12 @@ def serve_battle(
     Returns None when no two active models have answered a common prompt yet.
     """
     rng = rng or random.SystemRandom()
+    gold_share = settings.arena.gold_share
+    if rater.kind == "human" and gold_share and rng.random() < gold_share:
+        gold = quality.gold_item(session, rater, rng)
+        if gold is not None:  # an attention check: a good answer beside a known-bad one
+            return _record(session, rater, settings, rng, gold.prompt_id, [gold.good, gold.bad],
+                           gold=gold)
     if rater.kind == "human" and rng.random() < settings.arena.double_served_share:
         again = _voted_by_another(session, rater, rng)
         if again is not None:
@@ -128,7 +138,7 @@ def _voted_by_another(session: Session, rater: Rater,
         .join(ra, ra.id == Battle.response_a_id).join(rb, rb.id == Battle.response_b_id)
         .join(ma, ma.id == Battle.model_a_id).join(mb, mb.id == Battle.model_b_id)
         .join(Prompt, Prompt.id == Battle.prompt_id)
-        .where(Rater.kind == "human", Vote.rater_id != rater.id,
+        .where(Rater.kind == "human", Vote.rater_id != rater.id, Battle.gold_bad_slot.is_(None),
                Battle.prompt_id.not_in(heard), ra.status == "ready", rb.status == "ready",
                ma.active, mb.active, ma.outage_since.is_(None), mb.outage_since.is_(None),
                Prompt.active)
@@ -142,11 +152,14 @@ def _voted_by_another(session: Session, rater: Rater,
 
 
 def _record(session: Session, rater: Rater, settings: Settings, rng: random.Random,
-            prompt_id: int, sides: list[tuple[int, int]]) -> Battle:
-    """Record the battle served, with the two answers on sides drawn at random."""
+            prompt_id: int, sides: list[tuple[int, int]],
+            gold: quality.GoldItem | None = None) -> Battle:
+    """Record the battle served, with the two answers on sides drawn at random (`gold`: an
+    attention check, whose bad side is marked)."""
     sides = list(sides)
     rng.shuffle(sides)
     (model_a, response_a), (model_b, response_b) = sides
+    gold_bad_slot = None if gold is None else ("a" if sides[0] == gold.bad else "b")
     now = utcnow()
     battle = Battle(
         token=secrets.token_urlsafe(24),
@@ -158,20 +171,53 @@ def _record(session: Session, rater: Rater, settings: Settings, rng: random.Rand
         rater_id=rater.id,
         served_at=now,
         expires_at=now + timedelta(minutes=settings.arena.battle_ttl_minutes),
+        gold_bad_slot=gold_bad_slot,
+        gold_kind=None if gold is None else gold.kind,
+        gold_audio_key=None if gold is None else quality.gold_clip_key(gold.kind, gold.seconds),
     )
     session.add(battle)
     session.flush()
+    if rater.kind == "human":
+        plays.start(session, battle)
     return battle
 
 
-def battle_for(session: Session, token: str, rater: Rater) -> Battle:
-    """The battle behind a token, if it was served to this rater."""
+def battle_for(session: Session, token: str, rater: Rater, settings: Settings) -> Battle:
+    """The battle behind a token, if it was served to this rater and has not expired."""
     battle = session.scalars(select(Battle).where(Battle.token == token)).one_or_none()
     if battle is None:
         raise NotFound("this battle does not exist")
     if battle.rater_id != rater.id:
         raise Forbidden("this battle was served to someone else")
+    if battle.expires_at < utcnow():
+        raise Gone(f"this battle has expired (a battle is open for "
+                   f"{settings.arena.battle_ttl_minutes} minutes); load the page again for a "
+                   f"new one")
     return battle
+
+
+def clip_key(session: Session, battle: Battle, slot: str) -> str:
+    """The canonical audio of a battle's prompt ("prompt") or answer ("a", "b")."""
+    if slot == "prompt":
+        return session.scalar(select(Prompt.audio_key).where(Prompt.id == battle.prompt_id))
+    if slot in ("a", "b"):
+        if slot == battle.gold_bad_slot and battle.gold_audio_key:
+            return battle.gold_audio_key  # an attention check's silence or noise
+        response_id = battle.response_a_id if slot == "a" else battle.response_b_id
+        key = session.scalar(select(Response.audio_key).where(Response.id == response_id))
+        if key is None:
+            raise InvalidInput("this answer has no audio")
+        return key
+    raise NotFound("no such clip: the slots are prompt, a and b")
+
+
+def prepare_clips(session: Session, battle: Battle | None, storage: AudioStorage) -> None:
+    """Make the served form of a battle's three clips now, as it is served, so that fetching
+    them later is a file read that takes as long whichever model made them."""
+    if battle is not None:
+        quality.make_gold_clip(session, storage, battle, get_settings().audio.sample_rate)
+        for slot in plays.PLAY_SLOTS:
+            serving.prepare(storage, clip_key(session, battle, slot))
 
 
 def record_vote(
@@ -180,14 +226,8 @@ def record_vote(
     allowed = ALLOWED_OUTCOMES[settings.arena.outcomes]
     if outcome not in allowed:
         raise InvalidInput(f"outcome must be one of: {', '.join(allowed)}")
-    battle = battle_for(session, token, rater)
-    if session.scalar(
-        select(func.count()).select_from(Vote)
-        .where(Vote.battle_id == battle.id, Vote.rater_id == rater.id)
-    ):
-        raise Conflict("you have already voted on this battle")
-    if battle.expires_at < utcnow():
-        raise Gone("this battle has expired; a new one is waiting")
+    battle = battle_for(session, token, rater, settings)
+    plays.end(session, battle, "voted")  # refuses a battle already voted, skipped or reported
     vote = Vote(battle_id=battle.id, rater_id=rater.id, outcome=outcome, created_at=utcnow())
     session.add(vote)
     try:
@@ -195,4 +235,6 @@ def record_vote(
     except IntegrityError as exc:  # the same vote sent twice at once: the database keeps one
         session.rollback()
         raise Conflict("you have already voted on this battle") from exc
+    if battle.gold_bad_slot is not None:
+        quality.grade(session, rater, settings)
     return battle, vote

@@ -13,6 +13,7 @@ from typing import Protocol
 
 class AudioStorage(Protocol):
     def put(self, data: bytes, *, suffix: str = ".flac") -> str: ...
+    def put_at(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -40,7 +41,13 @@ class LocalStorage:
     def put(self, data: bytes, *, suffix: str = ".flac") -> str:
         token = secrets.token_hex(16)
         key = f"{token[:2]}/{token}{suffix}"
-        path = self.root / key
+        self.put_at(key, data)
+        return key
+
+    def put_at(self, key: str, data: bytes) -> None:
+        """Store `data` under a key the caller derived (a cache entry); a file already there is
+        replaced whole."""
+        path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write to a temporary file and rename, so a reader never sees half a file.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -51,7 +58,6 @@ class LocalStorage:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return key
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -145,6 +145,53 @@ class Rater(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Quality control: a flagged rater's votes are left out when ratings are computed (a
+    # filter, never a deletion). An admin clearing the flag sets flag_cleared_at; gold votes
+    # from before it no longer count towards flagging again.
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    flag_cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+ANNOTATOR_ROLES = ("annotator", "admin")
+
+
+class Annotator(Base):
+    """A person's account: logs in with a password or an invite link, votes as its rater."""
+
+    __tablename__ = "annotators"
+    __table_args__ = (CheckConstraint(_in("role", ANNOTATOR_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), unique=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="annotator")
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; None: invite only
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+    # In every session cookie; bumped when the account is deactivated or its password changes,
+    # which logs out the sessions signed before.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    rater: Mapped[Rater] = relationship()
+
+
+class AnnotatorInvite(Base):
+    """A single-use login link; only the SHA-256 of its token is kept."""
+
+    __tablename__ = "annotator_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotators.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+GOLD_KINDS = ("other_answer", "silence", "noise")
 
 
 class Battle(Base):
@@ -156,6 +203,9 @@ class Battle(Base):
     __tablename__ = "battles"
     __table_args__ = (
         CheckConstraint("model_a_id <> model_b_id", name="two_models"),
+        CheckConstraint("(gold_bad_slot IS NULL AND gold_kind IS NULL) OR "
+                        "(gold_bad_slot IN ('a', 'b') AND " + _in("gold_kind", GOLD_KINDS) + ")",
+                        name="gold"),
         Index("ix_battles_rater_served", "rater_id", "served_at"),
     )
 
@@ -169,6 +219,12 @@ class Battle(Base):
     rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"))
     served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # An attention check: the slot holding the known-bad answer, never shown before the vote.
+    # Votes on such battles grade the rater; they never enter the ratings.
+    gold_bad_slot: Mapped[str | None] = mapped_column(String(1))
+    gold_kind: Mapped[str | None] = mapped_column(String(16))
+    # For "silence" and "noise": the clip played in the bad slot instead of its answer's audio.
+    gold_audio_key: Mapped[str | None] = mapped_column(String(200))
 
     prompt: Mapped[Prompt] = relationship()
     response_a: Mapped[Response] = relationship(foreign_keys=[response_a_id])
@@ -191,6 +247,57 @@ class Vote(Base):
     rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    battle: Mapped[Battle] = relationship()
+
+
+PLAY_SLOTS = ("prompt", "a", "b")
+BATTLE_ENDINGS = ("voted", "skipped", "reported")
+
+
+class BattlePlay(Base):
+    """How a person listened to one battle served to them: one row per battle served to a
+    human, written when it is served and updated as the page reports play events.
+
+    - `<slot>_heard`: the share (0–1) of the clip's length the page played at least once (the
+      union of the played ranges: replaying a part does not add, seeking past a part skips it);
+      `<slot>_ended`: the clip reached its end at least once (seeking there counts too, so
+      `<slot>_heard` is the measure of listening).
+    - `listened_s`: seconds of audio played in all, over the three clips, replays included
+      (a person's median listening time is the median of this over their battles).
+    - `ending` and `ended_at`: "voted", "skipped" or "reported" and when. The time to vote is
+      `ended_at - battles.served_at` where `ending = 'voted'`. A battle with no ending once
+      `battles.expires_at` has passed was abandoned: that is read from the row, never written.
+    - `report_slot` and `report_note`: for a reported battle, the broken clip and what the
+      person said about it.
+
+    Who listened and when it was served are in `battles` (rater_id, served_at, expires_at).
+    """
+
+    __tablename__ = "battle_plays"
+    __table_args__ = (
+        CheckConstraint("ending IS NULL OR " + _in("ending", BATTLE_ENDINGS), name="ending"),
+        CheckConstraint("report_slot IS NULL OR " + _in("report_slot", PLAY_SLOTS),
+                        name="report_slot"),
+        CheckConstraint("prompt_heard BETWEEN 0 AND 1 AND a_heard BETWEEN 0 AND 1 "
+                        "AND b_heard BETWEEN 0 AND 1", name="heard"),
+    )
+
+    battle_id: Mapped[int] = mapped_column(ForeignKey("battles.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    prompt_heard: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    a_heard: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    b_heard: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    prompt_ended: Mapped[bool] = mapped_column(Boolean, default=False,
+                                               server_default=sql_text("false"))
+    a_ended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    b_ended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    listened_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    ending: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report_slot: Mapped[str | None] = mapped_column(String(8))
+    report_note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     battle: Mapped[Battle] = relationship()
 

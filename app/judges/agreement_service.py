@@ -21,6 +21,9 @@ from app.judges.agreement import cohen_kappa, cohen_kappa_bootstrap, correlation
 _VOTES = text("""
 SELECT r.kind, r.name, r.id, b.prompt_id, b.model_a_id, b.model_b_id, v.outcome
 FROM votes v JOIN battles b ON b.id = v.battle_id JOIN raters r ON r.id = v.rater_id
+-- As for the leaderboard: attention checks grade the voter, not the models, and the votes of
+-- a flagged rater are left out until an admin lifts the flag.
+WHERE b.gold_bad_slot IS NULL AND r.flagged_at IS NULL
 ORDER BY v.id
 """)
 

@@ -5,12 +5,10 @@ gives a model away, so every clip is brought to the same form before it is sent:
 
 1. decoded from the arena's canonical FLAC and resampled to 16 kHz mono (soxr, HQ): the rate
    audio LLMs take in (Gemini downsamples to 16 kHz; Qwen2.5-Omni's Whisper encoder hears 16 kHz);
-2. normalised to -23 LUFS integrated loudness (ITU-R BS.1770, measured with pyloudnorm). A clip
-   shorter than one 400 ms gating block, or one whose blocks all fall under the -70 LUFS
-   absolute gate, has no integrated loudness; it is matched by RMS instead (for a 1 kHz tone
-   the two measures agree). Digital silence (RMS under -80 dBFS) is left as it is, the gain is
-   held to [-40, +30] dB so a near-silent clip is not blown up into noise, and the result is
-   clipped to [-1, 1];
+2. normalised to -23 LUFS integrated loudness (ITU-R BS.1770, by app/audio/loudness.py, which
+   also levels what people hear: a clip too short for BS.1770's gating is matched by RMS,
+   digital silence is left as it is, and the gain is held to [-40, +30] dB), and clipped to
+   [-1, 1];
 3. written as 16-bit WAV.
 
 The judge gets either the three clips as separate parts, or one clip in the order the S2S-Arena
@@ -25,23 +23,20 @@ edges so they do not click.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pyloudnorm
 import soxr
 
+from app.audio import loudness
 from app.audio.codec import read_canonical, wav_bytes
 from app.judges.prompts import AudioSlot
 
 JUDGE_RATE = 16_000
 TARGET_LUFS = -23.0
-SILENCE_DBFS = -80.0  # RMS below this is silence: no gain at all
-MAX_GAIN_DB = 30.0
-MIN_GAIN_DB = -40.0
-GATE_BLOCK_S = 0.4  # BS.1770's gating block: a shorter clip has no integrated loudness
+MAX_GAIN_DB = loudness.MAX_GAIN_DB  # the gain limits of app/audio/loudness.py
+MIN_GAIN_DB = loudness.MIN_GAIN_DB
 
 PAUSE_S = 0.4
 BEEP_S = 0.15
@@ -106,19 +101,8 @@ def prepare(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 def gain_db(samples: np.ndarray, rate: int) -> float:
-    """The gain that brings `samples` to TARGET_LUFS, within [MIN_GAIN_DB, MAX_GAIN_DB]; 0 for
-    silence. Always finite."""
-    if len(samples) == 0:
-        return 0.0
-    rms = math.sqrt(float(np.mean(np.square(samples, dtype=np.float64))))
-    if not math.isfinite(rms) or rms <= 0 or 20 * math.log10(rms) < SILENCE_DBFS:
-        return 0.0
-    loudness = float("-inf")
-    if len(samples) >= GATE_BLOCK_S * rate:
-        loudness = float(pyloudnorm.Meter(rate).integrated_loudness(samples))
-    if not math.isfinite(loudness) or loudness < -70.0:  # all blocks under the absolute gate
-        loudness = 20 * math.log10(rms)
-    return min(max(TARGET_LUFS - loudness, MIN_GAIN_DB), MAX_GAIN_DB)
+    """The gain that brings `samples` to TARGET_LUFS (see app/audio/loudness.py)."""
+    return loudness.gain_db(samples, rate, TARGET_LUFS)
 
 
 @functools.cache

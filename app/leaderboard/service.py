@@ -1,9 +1,10 @@
 """The leaderboard: derived from the vote log, per slice, stored as snapshots.
 
-A recompute reads the log twice, never as ORM objects: once aggregated in SQL into
-(model A, model B, outcome) counts per slice for Bradley–Terry, and once streamed in vote-id
-order for the paper's online Elo. Each slice's result is stored as a snapshot keyed by the slice,
-the method and its parameters, with the highest vote id it covers; readers get the latest.
+A recompute reads the log once, never as ORM objects: the votes and their battles arrive as
+packed arrays (see `read_log`), from which every slice's (model A, model B, outcome) counts for
+Bradley–Terry and its online Elo in vote-id order are computed. Each slice's result is stored
+as a snapshot keyed by the slice, the method and its parameters, with the highest vote id it
+covers; readers get the latest.
 """
 
 from __future__ import annotations
@@ -78,17 +79,25 @@ def params_of(settings: LeaderboardSettings) -> dict[str, Any]:
 
 OUTCOME_CODES = ("a", "b", "tie", "both_bad")
 SCORES = np.array([SCORE_A[o] for o in OUTCOME_CODES])
-# One 20-byte row per vote, five big-endian int4s, decoded by numpy in one go.
-_LOG_QUERY = """
-SELECT int4send(b.model_a_id) || int4send(b.model_b_id)
-       || int4send(CASE v.outcome WHEN 'a' THEN 0 WHEN 'b' THEN 1 WHEN 'tie' THEN 2 ELSE 3 END)
-       || int4send(b.prompt_id) || int4send(v.rater_id)
-FROM votes v JOIN battles b ON b.id = v.battle_id
+# The log as two packed byte strings, one per table, each aggregated in one scan and decoded
+# by numpy in one go: no join and no sort in the database, and no Python object per vote.
+_VOTES_QUERY = """
+SELECT string_agg(int8send(v.id) || int8send(v.battle_id) || int4send(v.rater_id)
+                  || int4send(CASE v.outcome WHEN 'a' THEN 0 WHEN 'b' THEN 1
+                                             WHEN 'tie' THEN 2 ELSE 3 END), ''::bytea)
+FROM votes v
 WHERE v.id <= %s
-ORDER BY v.id
 """
-_FIELDS = ("model_a", "model_b", "outcome", "prompt", "rater")
-_ROW = np.dtype([(name, ">i4") for name in _FIELDS])
+# a flagged rater's votes are left out until the flag is cleared
+_FLAGGED_QUERY = "SELECT id FROM raters WHERE flagged_at IS NOT NULL"
+_BATTLES_QUERY = """
+SELECT string_agg(int8send(b.id) || int4send(b.model_a_id) || int4send(b.model_b_id)
+                  || int4send(b.prompt_id), ''::bytea)
+FROM battles b
+WHERE b.gold_bad_slot IS NULL  -- attention checks grade the voter, not the models
+"""
+_VOTE_ROW = np.dtype([("id", ">i8"), ("battle", ">i8"), ("rater", ">i4"), ("outcome", ">i4")])
+_BATTLE_ROW = np.dtype([("id", ">i8"), ("model_a", ">i4"), ("model_b", ">i4"), ("prompt", ">i4")])
 
 
 @dataclass
@@ -103,11 +112,28 @@ class Log:
 
 
 def read_log(session: Session, max_vote_id: int) -> Log:
-    """One ordered pass over the log: each vote arrives as 20 packed bytes."""
+    """The votes and their battles, each table read in one scan; joined, filtered and put in
+    vote-id order here, where it is an array lookup and a sort of integers."""
     cursor = session.connection().connection.cursor()
-    cursor.execute(_LOG_QUERY, (max_vote_id,), binary=True)
-    rows = np.frombuffer(b"".join(row[0] for row in cursor.fetchall()), dtype=_ROW)
-    return Log(*(rows[name].astype(np.int64) for name in _FIELDS))
+    cursor.execute(_VOTES_QUERY, (max_vote_id,), binary=True)
+    votes = np.frombuffer(cursor.fetchone()[0] or b"", dtype=_VOTE_ROW)
+    cursor.execute(_BATTLES_QUERY, binary=True)  # a vote's battle was committed before it
+    battles = np.frombuffer(cursor.fetchone()[0] or b"", dtype=_BATTLE_ROW)
+    cursor.execute(_FLAGGED_QUERY)
+    flagged = [row[0] for row in cursor.fetchall()]
+    if flagged:
+        votes = votes[~np.isin(votes["rater"], flagged)]
+    if not np.all(votes["id"][1:] > votes["id"][:-1]):
+        votes = votes[np.argsort(votes["id"], kind="stable")]
+    row_of = np.full(max(int(votes["battle"].max(initial=0)), int(battles["id"].max(initial=0)))
+                     + 1, -1)
+    row_of[battles["id"]] = np.arange(len(battles))
+    row = row_of[votes["battle"]]
+    kept = row >= 0  # a vote on an attention check has no battle row here
+    votes, row = votes[kept], row[kept]
+    return Log(battles["model_a"][row].astype(np.int64), battles["model_b"][row].astype(np.int64),
+               votes["outcome"].astype(np.int64), battles["prompt"][row].astype(np.int64),
+               votes["rater"].astype(np.int64))
 
 
 class SliceMasks:
@@ -166,8 +192,10 @@ def compute(
     params = params_of(settings)
     snapshots = []
     for chosen in slices:
-        rows, elo = slice_votes(log, masks.mask(chosen), list(models))
+        keep = masks.mask(chosen)
+        rows, elo = slice_votes(log, keep, list(models))
         payload = _table(models, rows, elo, settings)
+        count_rater_votes(payload, log, keep, list(masks.judges.values()))
         snapshot = LeaderboardSnapshot(
             slice_key=chosen.key, method=METHOD, params=params, max_vote_id=max_vote_id,
             vote_count=payload.pop("votes"), payload=payload, computed_at=utcnow(),
@@ -176,6 +204,19 @@ def compute(
         snapshots.append(snapshot)
     session.flush()
     return snapshots
+
+
+def count_rater_votes(payload: dict[str, Any], log: Log, keep: np.ndarray,
+                      judge_ids: list[int]) -> None:
+    """Adds to each model of a table how many of the slice's votes came from people
+    (`human_votes`) and how many from automatic judges (`judge_votes`)."""
+    judged = np.isin(log.rater, judge_ids)
+    for kind, chosen in (("human_votes", keep & ~judged), ("judge_votes", keep & judged)):
+        size = max([entry["id"] for entry in payload["models"]], default=0) + 1
+        counts = (np.bincount(log.model_a[chosen], minlength=size)[:size]
+                  + np.bincount(log.model_b[chosen], minlength=size)[:size])
+        for entry in payload["models"]:
+            entry[kind] = int(counts[entry["id"]])
 
 
 def _table(models: dict[int, SpeechModel], rows: list[tuple], elo: dict[int, float],

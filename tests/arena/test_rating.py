@@ -8,7 +8,7 @@ import re
 import scipy.stats
 from sqlalchemy import text
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, with_csrf
 
 MODELS = ("alpha", "beta", "gamma")
 
@@ -43,6 +43,7 @@ def test_rate_answers_one_at_a_time_blind(client, seeded, db):
 def test_someone_elses_task_is_not_yours(client, seeded):
     token = task_token(client.get("/rate").text)
     client.cookies.clear()  # another visitor
+    with_csrf(client)
     assert client.post(f"/rate/{token}", data={"score": "3"}).status_code == 404
     assert client.get(f"/rate/audio/{token}/answer").status_code == 404
 

@@ -6,7 +6,7 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, with_csrf
 
 
 def battle_token(html: str) -> str:
@@ -54,7 +54,7 @@ def test_vote_errors(client, seeded, db):
     tie = client.post(f"/arena/battles/{token}/vote", data={"outcome": "tie"})
     assert tie.status_code == 422 and "a, b" in tie.json()["message"]  # strict by default
 
-    with TestClient(client.app) as stranger:  # another visitor, another cookie
+    with with_csrf(TestClient(client.app)) as stranger:  # another visitor, another cookie
         theirs = stranger.post(f"/arena/battles/{token}/vote", data={"outcome": "a"})
         assert theirs.status_code == 403 and "someone else" in theirs.json()["message"]
         assert stranger.get(f"/arena/audio/{token}/a").status_code == 403
