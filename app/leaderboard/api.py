@@ -67,17 +67,32 @@ def cache_headers(tag: str) -> dict[str, str]:
     return {"ETag": tag, "Cache-Control": CACHE_CONTROL, "Access-Control-Allow-Origin": "*"}
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP's "CSV
+# injection"): a model or organisation named "=HYPERLINK(...)" would run in a lab's Excel.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: empty for null, true/false for booleans, numbers as they are, and text that
+    a spreadsheet would take for a formula behind a leading apostrophe, so it stays text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(models: list[dict[str, Any]]) -> str:
-    """One row per model with the fields of the JSON's model objects, in their order: empty
-    for null, true/false for booleans."""
+    """One row per model with the fields of the JSON's model objects, in their order (see
+    `_cell` for how a value is written)."""
     columns = list(dict.fromkeys(key for model in models for key in model))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for model in models:
-        writer.writerow(["" if (value := model.get(key)) is None
-                         else str(value).lower() if isinstance(value, bool) else value
-                         for key in columns])
+        writer.writerow([_cell(model.get(key)) for key in columns])
     return out.getvalue()
 
 

