@@ -15,7 +15,7 @@ from app.db.models import Prompt
 from app.deps import AdminAuth, SessionDep, SettingsDep, StorageDep
 from app.errors import NotFound
 from app.exports import audiofolder, prompts, votes
-from app.exports.stream import Filters, check_rater, parse_filters
+from app.exports.stream import Filters, check_rater, checked, parse_filters
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"], dependencies=[AdminAuth])
 
@@ -98,7 +98,7 @@ def export_preferences(
     (`load_dataset("audiofolder", data_files="preferences.zip")`). People's votes by default;
     `rater=all` adds the judges', a judge's name gives that judge's. Attention checks and
     flagged raters' votes are left out, as the leaderboard leaves them out."""
-    return _download(audiofolder.preferences(filters, settings.secret_key, storage),
+    return _download(checked(audiofolder.preferences(filters, settings.secret_key, storage)),
                      "preferences.zip", "zip")
 
 
@@ -111,7 +111,8 @@ def export_scores(
     """Pointwise 1-5 scores of single answers (ParaS2S), by judges and by people: the prompt
     audio, the answer's audio, the score and its metadata, as an audiofolder zip. Flagged
     raters' ratings are left out."""
-    return _download(audiofolder.scores(filters, settings.secret_key, storage), "scores.zip", "zip")
+    return _download(checked(audiofolder.scores(filters, settings.secret_key, storage)),
+                     "scores.zip", "zip")
 
 
 @router.get("/prompts")
@@ -126,4 +127,4 @@ def export_prompts(
     if not session.scalar(select(exists().where(*filters.prompt_conditions()).select_from(Prompt))):
         raise NotFound("no prompts match these filters")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", filters.dataset or "prompts")
-    return _download(prompts.bundle(filters, storage), f"{name}.zip", "zip")
+    return _download(checked(prompts.bundle(filters, storage)), f"{name}.zip", "zip")

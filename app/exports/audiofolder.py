@@ -7,8 +7,9 @@
 Each metadata line names its clips in `*_file_name` columns (`prompt_file_name`,
 `chosen_file_name`, ...), which audiofolder turns into Audio columns (`prompt`, `chosen`, ...).
 A clip used by many examples is stored once. metadata.jsonl comes first, written while the rows
-stream past; the clips follow. Only the clips' ids are kept in between: memory grows with the
-number of distinct prompts and answers, not with the number of votes.
+stream past (staged on disk until every clip is known to be in the store); the clips follow.
+Only the clips' ids are kept in between: memory grows with the number of distinct prompts and
+answers, not with the number of votes.
 
 - Preferences (ParaS2S §4, reward models and RL): per vote with a winner, the prompt, the
   chosen answer and the rejected one.
@@ -28,7 +29,7 @@ from sqlalchemy.orm import aliased
 from app.audio.storage import AudioStorage
 from app.db.models import (Battle, HumanRating, Judge, Prompt, Rater, Response, Score,
                            SpeechModel, Vote)
-from app.exports.stream import Filters, Pseudonyms, ZipStream, audio_name, batches, iso, snapshot
+from app.exports.stream import Filters, Pseudonyms, archive_with_clips, audio_name, batches, iso
 
 METADATA = "metadata.jsonl"
 PROMPT_COLUMNS = (Prompt.id, Prompt.audio_key, Prompt.key, Prompt.text, Prompt.task,
@@ -52,10 +53,10 @@ SCORE_FIELDS = (
 
 
 class _Clips:
-    """The clips an archive needs, by the name they get in it."""
+    """The clips an archive needs, by the name they get in it (`keys`: name -> audio key)."""
 
-    def __init__(self) -> None:
-        self.keys: dict[str, str] = {}
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.keys = keys
 
     def prompt(self, prompt_id: int, audio_key: str) -> str:
         return self._add(audio_name("audio/prompts", prompt_id, audio_key), audio_key)
@@ -72,18 +73,11 @@ def _archive(
     storage: AudioStorage,
     lines: Callable[[Connection, _Clips], Iterator[list[dict[str, Any]]]],
 ) -> Iterator[bytes]:
-    archive = ZipStream()
-    clips = _Clips()
-    with snapshot() as conn:
-        with archive.text(METADATA) as metadata:
-            for records in lines(conn, clips):
-                metadata.write("".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                       for r in records).encode())
-                yield archive.sink.take()
-        yield archive.sink.take()
-    for name, audio_key in sorted(clips.keys.items()):
-        yield archive.add(name, storage.get(audio_key))
-    yield archive.close()
+    def metadata(conn: Connection, keys: dict[str, str]) -> Iterator[bytes]:
+        for records in lines(conn, _Clips(keys)):
+            yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+    return archive_with_clips(storage, METADATA, metadata)
 
 
 def _prompt_fields(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ import json
 import re
 from collections.abc import Iterator
 
-from sqlalchemy import Select, select
+from sqlalchemy import Connection, Select, select
 
 from app.audio.storage import AudioStorage
 from app.datasets.bundle import MANIFEST
 from app.db.models import Prompt
-from app.exports.stream import Filters, ZipStream, audio_name, batches, snapshot
+from app.exports.stream import Filters, archive_with_clips, audio_name, batches
 
 # The manifest fields, in the order README lists them; `dataset` is extra (the importer
 # ignores it and takes the dataset's name from the upload).
@@ -34,24 +34,19 @@ def query(filters: Filters) -> Select:
 def bundle(filters: Filters, storage: AudioStorage) -> Iterator[bytes]:
     """manifest.jsonl first, then audio/<id>.flac per prompt (the id made safe for a file name;
     a clash gets a number)."""
-    archive = ZipStream()
-    clips: dict[str, str] = {}
-    with snapshot() as conn:
-        with archive.text(MANIFEST) as manifest:
-            for rows in batches(conn, query(filters)):
-                lines = []
-                for key, audio_key, *rest in rows:
-                    stem = _UNSAFE.sub("_", key).strip("._") or "prompt"
-                    name, n = audio_name("audio", stem, audio_key), 1
-                    while name in clips:
-                        n += 1
-                        name = audio_name("audio", f"{stem}-{n}", audio_key)
-                    clips[name] = audio_key
-                    lines.append(json.dumps(dict(zip(FIELDS, (key, name, *rest))),
-                                            ensure_ascii=False) + "\n")
-                manifest.write("".join(lines).encode())
-                yield archive.sink.take()
-        yield archive.sink.take()
-    for name, audio_key in clips.items():
-        yield archive.add(name, storage.get(audio_key))
-    yield archive.close()
+
+    def manifest(conn: Connection, clips: dict[str, str]) -> Iterator[bytes]:
+        for rows in batches(conn, query(filters)):
+            lines = []
+            for key, audio_key, *rest in rows:
+                stem = _UNSAFE.sub("_", key).strip("._") or "prompt"
+                name, n = audio_name("audio", stem, audio_key), 1
+                while name in clips:
+                    n += 1
+                    name = audio_name("audio", f"{stem}-{n}", audio_key)
+                clips[name] = audio_key
+                lines.append(json.dumps(dict(zip(FIELDS, (key, name, *rest))),
+                                        ensure_ascii=False) + "\n")
+            yield "".join(lines).encode()
+
+    return archive_with_clips(storage, MANIFEST, manifest)

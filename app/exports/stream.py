@@ -12,8 +12,9 @@ import hashlib
 import hmac
 import io
 import posixpath
+import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,9 +26,19 @@ from sqlalchemy.orm import Session
 from app.datasets.schemas import DOMAIN_ALIASES
 from app.db.models import DOMAINS, LEVELS, Battle, Prompt, Rater
 from app.db.session import get_engine
-from app.errors import InvalidInput
+from app.audio.storage import AudioStorage
+from app.errors import ArenaError, InvalidInput
 
 BATCH = 5_000  # rows fetched from the server-side cursor at a time
+COPY_CHUNK = 1 << 20  # bytes of a staged index file sent at a time
+
+
+class MissingAudio(ArenaError):
+    """The database names clips the audio store no longer holds: an archive without them
+    would be broken, so none is sent."""
+
+    status_code = 500
+    code = "audio_missing"
 
 
 @dataclass(frozen=True)
@@ -212,3 +223,45 @@ class ZipStream:
 def audio_name(folder: str, stem: str | int, audio_key: str) -> str:
     """Where a stored clip goes in an archive: folder/stem plus the stored file's suffix."""
     return f"{folder}/{stem}{posixpath.splitext(audio_key)[1] or '.flac'}"
+
+
+def archive_with_clips(
+    storage: AudioStorage, index_name: str,
+    index: Callable[[Connection, dict[str, str]], Iterator[bytes]],
+) -> Iterator[bytes]:
+    """A zip of an index file (manifest.jsonl, metadata.jsonl) and the clips it names.
+
+    `index(conn, clips)` yields the index's bytes in pieces and fills `clips` (name in the
+    archive -> audio key) as it goes. The index is staged in a temporary file, not sent, until
+    every clip is known to be in the store: a missing one raises MissingAudio before the first
+    byte, rather than cutting the download short. The generator's first item is b"" once that
+    check has passed (see `checked`), so memory stays flat and nothing half-made is sent."""
+    clips: dict[str, str] = {}
+    with tempfile.TemporaryFile() as staged:
+        with snapshot() as conn:
+            for piece in index(conn, clips):
+                staged.write(piece)
+        missing = sorted({key for key in clips.values() if not storage.exists(key)})
+        if missing:
+            raise MissingAudio(
+                f"{len(missing)} audio file(s) named in the database are missing from the audio "
+                f"store, so the archive cannot be made: {', '.join(missing[:10])}"
+                + (", ..." if len(missing) > 10 else ""), detail={"missing": missing[:100]})
+        yield b""
+        archive = ZipStream()
+        staged.seek(0)
+        with archive.text(index_name) as entry:
+            while piece := staged.read(COPY_CHUNK):
+                entry.write(piece)
+                yield archive.sink.take()
+        yield archive.sink.take()
+        for name, audio_key in clips.items():
+            yield archive.add(name, storage.get(audio_key))
+        yield archive.close()
+
+
+def checked(body: Iterator[bytes]) -> Iterator[bytes]:
+    """Runs an archive's checks now, while an error can still be the response's status
+    (`archive_with_clips` yields b"" once they pass), and hands back the rest of its bytes."""
+    next(body)
+    return body

@@ -193,3 +193,23 @@ def test_flagged_raters_ratings_are_left_out_of_the_scores(client, arena_log, db
     db.commit()
     from app.exports.stream import Pseudonyms
     assert raters() == {Pseudonyms("test-secret-key")(arena_log["raters"][PEOPLE[0]].id)}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/exports/preferences", "/api/v1/exports/scores",
+                                  "/api/v1/exports/prompts"])
+def test_a_clip_missing_from_the_store_is_a_clear_error_not_a_cut_download(
+        client, arena_log, path):
+    storage = get_storage()
+    prompt = next(iter(arena_log["prompts"].values()))
+    kept = storage.get(prompt.audio_key)
+    storage.delete(prompt.audio_key)
+    try:
+        reply = client.get(path, headers=ADMIN)
+        assert reply.status_code == 500
+        assert reply.headers["content-type"].startswith("application/json")
+        assert reply.json()["error"] == "audio_missing"
+        assert prompt.audio_key in reply.json()["message"]
+        assert "missing from the audio store" in reply.json()["message"]
+    finally:
+        storage.put_at(prompt.audio_key, kept)
+    assert download(client, path).content[:2] == b"PK"  # whole again once the file is back
