@@ -75,6 +75,41 @@ def _import_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_votes(args: argparse.Namespace) -> int:
+    """The vote log as GET /api/v1/exports/votes gives it, written to a file by this process:
+    for cron jobs on the server's host, and for logs too long to download comfortably. The
+    file appears whole or not at all (written beside it, then renamed)."""
+    import tempfile
+    from dataclasses import replace
+
+    from app.config import get_settings
+    from app.db.session import session_scope
+    from app.exports import votes
+    from app.exports.stream import check_rater, parse_filters
+
+    settings = get_settings()
+    settings.require_database_url()
+    filters = parse_filters(domain=args.domain, level=args.level, task=args.task,
+                            language=args.language, dataset=args.dataset)
+    with session_scope() as session:
+        rater = check_rater(session, args.rater)
+    filters = replace(filters, rater=rater, after_id=args.after_id,
+                      include_excluded=args.include_excluded)
+    write = votes.parquet if args.format == "parquet" else votes.jsonl
+    out = args.out.resolve()
+    fd, partial = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in write(filters, settings.secret_key):
+                handle.write(piece)
+        os.replace(partial, out)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    return 0
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
     import json
     from collections import Counter
@@ -166,6 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--name", default=None)
     imp.set_defaults(run=_import_dataset)
 
+    export = commands.add_parser(
+        "export-votes", help="write the vote log to a file, as GET /api/v1/exports/votes",
+        description="Write the vote log (the schema of README, Exports) to a JSONL or Parquet "
+        "file, straight from the database, with the export API's filters.")
+    export.add_argument("--out", type=Path, required=True, help="the file to write")
+    export.add_argument("--format", choices=["jsonl", "parquet"], default=None,
+                        help="default: from the file's suffix (.parquet, else jsonl)")
+    for name in ("domain", "level", "task", "language", "dataset"):
+        export.add_argument(f"--{name}", default=None)
+    export.add_argument("--rater", default="all", help='"all", "human" or a judge\'s name')
+    export.add_argument("--after-id", type=int, default=0,
+                        help="only votes with a larger id (incremental pulls)")
+    export.add_argument("--include-excluded", action="store_true",
+                        help="also attention checks and flagged raters' votes")
+    export.set_defaults(run=_export_votes)
+
     board = commands.add_parser(
         "leaderboard", help="print the leaderboard of a vote log file (no server needed)",
         description="Read a vote log (our JSONL export, Chatbot Arena's battle JSON, or Talk "
@@ -190,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_commands(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "export-votes" and args.format is None:
+        args.format = "parquet" if args.out.suffix == ".parquet" else "jsonl"
     from app.config import ConfigurationError
     from app.errors import ArenaError
     from app.ratings.logs import LogError

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import text
 
 from app.exports.votes import FIELDS, NAMES, arrow_schema
 from app.ratings import logs
@@ -97,7 +98,11 @@ def test_pseudonyms_change_with_the_secret_and_cannot_be_recomputed_without_it(
     get_settings.cache_clear()
 
 
-def test_parquet_has_the_documented_schema_and_the_same_rows_as_jsonl(client, arena_log):
+@pytest.mark.parametrize("beta", ["beta", 'bêta "β" \\ \t\u2028 😀'])
+def test_parquet_has_the_documented_schema_and_the_same_rows_as_jsonl(client, arena_log, db,
+                                                                      beta):
+    db.execute(text("UPDATE speech_models SET name = :n WHERE name = 'beta'"), {"n": beta})
+    db.commit()
     table = parquet(client)
     assert table.schema.equals(arrow_schema())
     assert [f.name for f in table.schema] == [name for name, _, _ in FIELDS]
@@ -109,6 +114,7 @@ def test_parquet_has_the_documented_schema_and_the_same_rows_as_jsonl(client, ar
         for name in ("voted_at", "served_at"):
             assert row.pop(name) == datetime.fromisoformat(record.pop(name))
         assert row == record
+    assert beta in {record["model_a"] for record in records} | {r["model_b"] for r in records}
 
 
 def test_the_readme_documents_every_field():
@@ -252,3 +258,18 @@ def test_every_export_needs_the_admin_token(client, arena_log, path):
     assert "admin token" in reply.json()["message"]
     wrong = client.get(path, headers={"Authorization": "Bearer wrong"})
     assert wrong.status_code == 401
+
+
+def test_the_export_votes_command_writes_what_the_api_sends(client, arena_log, tmp_path):
+    from app.cli import main
+
+    assert main(["export-votes", "--out", str(tmp_path / "all.jsonl")]) == 0
+    assert (tmp_path / "all.jsonl").read_bytes() == export(client).content
+    assert main(["export-votes", "--out", str(tmp_path / "people.parquet"),
+                 "--rater", "human", "--domain", "education"]) == 0
+    written = pq.read_table(tmp_path / "people.parquet")
+    assert written.equals(parquet(client, rater="human", domain="education"))
+    assert written.num_rows > 0
+    # A bad filter is a clear error, and no file is left behind.
+    assert main(["export-votes", "--out", str(tmp_path / "x.jsonl"), "--level", "L9"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.jsonl", "people.parquet"]
