@@ -134,7 +134,10 @@ def heatmap_svg(names: Sequence[str], matrix: Sequence[Sequence[float | None]], 
     n = len(names)
     longest = max((len(_label(str(name))) for name in names), default=4)
     left, top = 16 + 7 * longest, 16 + 5.5 * longest
-    width, height = left + CELL * max(n, 1) + 10, top + CELL * max(n, 1) + 10
+    # The column labels slant up to the right: the last one reaches about cos(50°) of its
+    # length past its column.
+    width = left + CELL * max(n, 1) + 10 + 4.6 * min(longest, 20)
+    height = top + CELL * max(n, 1) + 10
     if not n:
         return _svg(width, height, title, [
             f'<text x="{width / 2}" y="{top}" text-anchor="middle" fill="#5b6478">No models yet</text>'],
