@@ -138,7 +138,7 @@ def uses_files_api(config: GeminiPairwise, parts: list[str | bytes]) -> bool:
     return inline_bytes(parts) > config.max_inline_bytes
 
 
-def _secret(env_name: str, environ: Mapping[str, str]) -> str:
+def secret(env_name: str, environ: Mapping[str, str]) -> str:
     value = environ.get(env_name)
     if not value:
         raise PermanentError(f"the environment variable {env_name} is not set on the worker")
@@ -149,7 +149,7 @@ def _secret(env_name: str, environ: Mapping[str, str]) -> str:
 
 def ask_gemini(config: GeminiPairwise, audio: JudgeAudio, environ: Mapping[str, str]
                ) -> JudgeReply:
-    api_key = _secret(config.api_key_env, environ)  # before any request: a missing one is final
+    api_key = secret(config.api_key_env, environ)  # before any request: a missing one is final
     client = client_for(api_key, config.base_url, config.timeout_s)
     prompt = pairwise_prompt(config)
     parts = request_parts(prompt, audio, config.audio_layout)
@@ -169,7 +169,7 @@ def ask_gemini(config: GeminiPairwise, audio: JudgeAudio, environ: Mapping[str, 
     finally:
         for file in uploaded:
             _delete(client, file)
-    text, finish_reason = _gemini_text(response)
+    text, finish_reason = gemini_text(response)
     return JudgeReply(text=text, model_version=response.model_version,
                       usage=_usage(response.usage_metadata), prompt_version=prompt.version,
                       finish_reason=finish_reason)
@@ -210,13 +210,13 @@ def _delete(client: genai.Client, file: types.File) -> None:
                     _describe(exc))
 
 
-def _gemini_text(response: types.GenerateContentResponse) -> tuple[str, str | None]:
+def gemini_text(response: types.GenerateContentResponse) -> tuple[str, str | None]:
     """The answer's text (thought parts left out) and finish reason, or a PermanentError that
-    says why there is none."""
+    says why there is none. Shared by every text request to Gemini (judges, dataset LLM)."""
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         why = f" ({feedback.block_reason_message})" if feedback.block_reason_message else ""
-        raise PermanentError(f"the judge's prompt was blocked: {_name(feedback.block_reason)}"
+        raise PermanentError(f"the prompt was blocked: {_name(feedback.block_reason)}"
                              f"{why}")
     if not response.candidates:
         raise PermanentError("Gemini returned no candidates (no answer and no block reason)")
@@ -234,21 +234,21 @@ def _gemini_text(response: types.GenerateContentResponse) -> tuple[str, str | No
 
 def ask_openai(config: OpenAIPairwise, audio: JudgeAudio, environ: Mapping[str, str]
                ) -> JudgeReply:
-    api_key = _secret(config.api_key_env, environ) if config.api_key_env else NO_KEY
+    api_key = secret(config.api_key_env, environ) if config.api_key_env else NO_KEY
     client = _client(config.base_url, api_key, config.timeout_s)
     prompt = pairwise_prompt(config)
-    content = [_openai_part(part) for part in request_parts(prompt, audio, config.audio_layout)]
+    content = [openai_part(part) for part in request_parts(prompt, audio, config.audio_layout)]
     with openai_errors(config.base_url, config.timeout_s):
         response = client.chat.completions.create(
             model=config.model, messages=[{"role": "user", "content": content}],
             modalities=["text"])
-    text, finish_reason = _openai_text(config.base_url, response)
+    text, finish_reason = openai_text(config.base_url, response)
     return JudgeReply(text=text, model_version=getattr(response, "model", None) or None,
-                      usage=_int_usage(getattr(response, "usage", None)),
+                      usage=int_usage(getattr(response, "usage", None)),
                       prompt_version=prompt.version, finish_reason=finish_reason)
 
 
-def _openai_part(part: str | bytes) -> dict[str, Any]:
+def openai_part(part: str | bytes) -> dict[str, Any]:
     if isinstance(part, str):
         return {"type": "text", "text": part}
     return {"type": "input_audio",
@@ -274,9 +274,10 @@ def openai_errors(base_url: str, timeout_s: float) -> Iterator[None]:
         raise PermanentError(f"{base_url} answered with broken JSON: {exc}") from exc
 
 
-def _openai_text(base_url: str, response: Any) -> tuple[str, str | None]:
-    """choices[0]'s text (a string, or a list of text parts), or a PermanentError saying why
-    there is none."""
+def openai_text(base_url: str, response: Any) -> tuple[str, str | None]:
+    """choices[0]'s text (a string, or a list of text parts) and finish reason, or a
+    PermanentError saying why there is none. Shared by every chat completion read as text
+    (judges, dataset LLM)."""
     if not hasattr(response, "choices"):  # the SDK hands over a body it cannot parse as is
         raise PermanentError(f"{base_url} did not answer with a chat completion: "
                              f"{_short(str(response))!r}")
@@ -291,11 +292,11 @@ def _openai_text(base_url: str, response: Any) -> tuple[str, str | None]:
         return text, reason
     refusal = _get(message, "refusal")
     if refusal:
-        raise PermanentError(f"the judge refused: {_short(str(refusal))!r}")
+        raise PermanentError(f"the model refused: {_short(str(refusal))!r}")
     if reason == "content_filter":
-        raise PermanentError("the judge's answer was blocked by the provider's content filter "
+        raise PermanentError("the answer was blocked by the provider's content filter "
                              "(finish_reason content_filter)")
-    raise PermanentError(f"the judge answered with no text (finish_reason {reason or 'none'})")
+    raise PermanentError(f"the model answered with no text (finish_reason {reason or 'none'})")
 
 
 def _content_text(content: Any) -> str:
@@ -313,7 +314,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _int_usage(usage: Any) -> dict[str, int]:
+def int_usage(usage: Any) -> dict[str, int]:
     """Token counts as a flat dict of ints: {"prompt_tokens": 64, ...,
     "prompt_tokens_details.audio_tokens": 52}."""
     if usage is None:

@@ -43,11 +43,11 @@ from app.inference.gemini_client import client_for, gemini_errors
 from app.judges.audio import JUDGE_RATE, prepare
 from app.judges.clients import (
     WAV,
-    _gemini_text,
-    _int_usage,
-    _openai_part,
-    _openai_text,
-    _secret,
+    gemini_text,
+    int_usage,
+    openai_part,
+    openai_text,
+    secret,
     openai_errors,
 )
 from app.judges.configs import PipelinePointwise, Stage
@@ -93,7 +93,9 @@ class PointwiseResult:
 
 
 @dataclass(frozen=True)
-class _Reply:
+class StageReply:
+    """One stage's answer: its text and the token counts the server reported."""
+
     text: str
     usage: dict[str, int]
 
@@ -111,18 +113,14 @@ def score(config: PipelinePointwise, *, response_audio: bytes, prompt_transcript
     keys = {}
     for name, stage in stages.items():  # every secret before any request
         with _stage(name, stage):
-            keys[name] = _api_key(stage, environ)
+            keys[name] = stage_key(stage, environ)
     wav = response_wav(response_audio)
     timeout_s = config.timeout_s
 
     with _stage("ASR", config.asr):
-        if config.asr.kind == "openai":
-            transcript = _transcription(config.asr, keys["ASR"], wav, timeout_s)
-        else:
-            transcript = _ask(config.asr, keys["ASR"], [wav, TRANSCRIPT_PROMPT.render()],
-                              timeout_s)
+        transcript = transcribe(config.asr, keys["ASR"], wav, timeout_s)
     with _stage("caption", config.caption):
-        caption = _ask(config.caption, keys["caption"], [wav, CAPTION_PROMPT.render()],
+        caption = ask_stage(config.caption, keys["caption"], [wav, CAPTION_PROMPT.render()],
                        timeout_s)
     prompt = score_prompt(config)
     request = render_score_prompt(
@@ -130,7 +128,7 @@ def score(config: PipelinePointwise, *, response_audio: bytes, prompt_transcript
         response_caption=caption.text, prompt=prompt,
         **{name: prompt_styles.get(name) or None for name in STYLES})
     with _stage("scorer", config.scorer):
-        scored = _ask(config.scorer, keys["scorer"], [request], timeout_s)
+        scored = ask_stage(config.scorer, keys["scorer"], [request], timeout_s)
 
     verdict = parse_score(scored.text)
     usage: dict[str, int] = {}
@@ -180,13 +178,23 @@ def _stage(name: str, stage: Stage) -> Iterator[None]:
         raise
 
 
-def _api_key(stage: Stage, environ: Mapping[str, str]) -> str:
+def stage_key(stage: Stage, environ: Mapping[str, str]) -> str:
     if stage.api_key_env is None:  # an "openai" stage on a server that wants no key
         return NO_KEY
-    return _secret(stage.api_key_env, environ)
+    return secret(stage.api_key_env, environ)
 
 
-def _ask(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s: float) -> _Reply:
+def transcribe(stage: Stage, api_key: str, wav: bytes, timeout_s: float) -> StageReply:
+    """An ASR stage's transcript of one clip (NO_SPEECH when it holds no words): the
+    transcription API for an "openai" stage, `TRANSCRIPT_PROMPT` to an audio LLM otherwise.
+    Also the WER filter of `s2s-arena dataset synthesize`."""
+    if stage.kind == "openai":
+        return transcription(stage, api_key, wav, timeout_s)
+    return ask_stage(stage, api_key, [wav, TRANSCRIPT_PROMPT.render()], timeout_s)
+
+
+def ask_stage(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s: float
+              ) -> StageReply:
     """One request of text pieces (str) and WAV clips (bytes), answered in text."""
     if stage.kind == "gemini":
         return _ask_gemini(stage, api_key, parts, timeout_s)
@@ -194,7 +202,7 @@ def _ask(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s: float)
 
 
 def _ask_gemini(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s: float
-                ) -> _Reply:
+                ) -> StageReply:
     inline = sum(4 * -(-len(part) // 3) for part in parts if isinstance(part, bytes))
     if inline > MAX_INLINE_BYTES:
         raise PermanentError(f"the response is too long to send inline ({inline} bytes of "
@@ -205,12 +213,12 @@ def _ask_gemini(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s:
     with gemini_errors(timeout_s=timeout_s):
         response = client.models.generate_content(
             model=stage.model, contents=[types.Content(role="user", parts=sent)])
-    text, _ = _gemini_text(response)
-    return _Reply(text, _usage(response.usage_metadata))
+    text, _ = gemini_text(response)
+    return StageReply(text, _usage(response.usage_metadata))
 
 
 def _ask_openai(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s: float
-                ) -> _Reply:
+                ) -> StageReply:
     """A chat completion; with audio in it, text-only output is asked for, as audio models
     (gpt-4o-audio-preview, Qwen2.5-Omni) otherwise may answer in speech. OpenAI's examples put
     the text before the audio."""
@@ -220,17 +228,17 @@ def _ask_openai(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s:
     clips = [part for part in parts if isinstance(part, bytes)]
     request: dict = {"model": stage.model}
     if clips:
-        content = [_openai_part(part) for part in (*texts, *clips)]
+        content = [openai_part(part) for part in (*texts, *clips)]
         request.update(messages=[{"role": "user", "content": content}], modalities=["text"])
     else:
         request.update(messages=[{"role": "user", "content": "\n\n".join(texts)}])
     with openai_errors(base_url, timeout_s):
         response = client.chat.completions.create(**request)
-    text, _ = _openai_text(base_url, response)
-    return _Reply(text, _int_usage(getattr(response, "usage", None)))
+    text, _ = openai_text(base_url, response)
+    return StageReply(text, int_usage(getattr(response, "usage", None)))
 
 
-def _transcription(stage: Stage, api_key: str, wav: bytes, timeout_s: float) -> _Reply:
+def transcription(stage: Stage, api_key: str, wav: bytes, timeout_s: float) -> StageReply:
     """The transcription API's text; an empty one is a response without words, not a failure
     (Whisper answers "" for silence)."""
     base_url = stage.base_url or ""
@@ -242,4 +250,4 @@ def _transcription(stage: Stage, api_key: str, wav: bytes, timeout_s: float) -> 
     if not isinstance(text, str):
         raise PermanentError(f"{base_url} did not answer with a transcription: "
                              f"{_short(str(response))!r}")
-    return _Reply(text.strip() or NO_SPEECH, _int_usage(getattr(response, "usage", None)))
+    return StageReply(text.strip() or NO_SPEECH, int_usage(getattr(response, "usage", None)))

@@ -228,33 +228,6 @@ def test_a_killed_run_resumes_to_what_an_uninterrupted_run_writes(gemini, seeds_
     assert len(ids) == len(set(ids)) == 10
 
 
-def test_requests_are_paced_when_asked(gemini, seeds_file, tmp_path):
-    control, url = gemini
-    started = time.monotonic()
-    assert _run(seeds_file, tmp_path / "out", url, "--per-subset", "3", "--subset", HEALTH,
-                "--requests-per-minute", "60") == 0
-    assert len(control.requests) == 3
-    assert time.monotonic() - started >= 2.0  # three starts, one second apart
-
-
-def test_pacer_spaces_starts_evenly():
-    from app.datasets.construction.llm import Pacer
-
-    now, slept = [100.0], []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    pacer = Pacer(120, clock=lambda: now[0], sleep=sleep)  # one start every 0.5 s
-    pacer.wait()
-    now[0] += 0.2
-    pacer.wait()
-    now[0] += 2.0
-    pacer.wait()
-    assert slept == [pytest.approx(0.3)]
-
-
 @needs_espeak
 def test_augmented_scripts_synthesize_into_a_dataset_the_api_imports(gemini, seeds_file,
                                                                      tmp_path, client):

@@ -247,6 +247,19 @@ def test_failures_are_dropped_with_their_reason_and_missing_keys_stop_first(
     assert len(control.requests) == before
 
 
+def test_a_wrong_endpoint_stops_the_run_instead_of_dropping_every_script(openai_fake, tmp_path,
+                                                                        capsys):
+    control, url = openai_fake
+    config = tmp_path / "tts.json"
+    config.write_text(json.dumps({"default": {"kind": "openai", "base_url": url + "/v2"}}))
+    scripts = write_jsonl(tmp_path / "scripts.jsonl", [script("a", "One."), script("b", "Two.")])
+    out = tmp_path / "out"
+    assert _synthesize(scripts, out, "--tts-config", str(config)) == 2
+    err = capsys.readouterr().err
+    assert "the openai TTS of the default route: HTTP 404" in err and "nothing was dropped" in err
+    assert not (out / "drops.jsonl").exists() and not (out / "manifest.jsonl").exists()
+
+
 def test_bad_scripts_and_settings_are_refused_with_reasons(tmp_path, capsys):
     bad = write_jsonl(tmp_path / "bad.jsonl", [
         script("a", "Fine."), {**script("b", "No level."), "level": "L9"},

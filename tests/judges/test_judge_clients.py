@@ -121,15 +121,15 @@ def response(parts: list[dict[str, Any]] | None, finish_reason: str | None = "ST
 
 
 def test_gemini_thought_parts_are_not_the_answer():
-    text, reason = clients._gemini_text(response([
+    text, reason = clients.gemini_text(response([
         {"text": "The first one rambles; the second", "thought": True},
         {"text": "Second one "}, {"text": "wins."}]))
     assert (text, reason) == ("Second one wins.", "STOP")
     with pytest.raises(PermanentError, match="SAFETY"):
-        clients._gemini_text(response(None, "SAFETY"))
+        clients.gemini_text(response(None, "SAFETY"))
     with pytest.raises(PermanentError, match="MAX_TOKENS"):
-        clients._gemini_text(response([{"text": "thinking…", "thought": True}], "MAX_TOKENS"))
-    truncated = clients._gemini_text(response([{"text": "First one"}], "MAX_TOKENS"))
+        clients.gemini_text(response([{"text": "thinking…", "thought": True}], "MAX_TOKENS"))
+    truncated = clients.gemini_text(response([{"text": "First one"}], "MAX_TOKENS"))
     assert truncated == ("First one", "MAX_TOKENS")  # text is kept; the parser judges it
 
 

@@ -6,8 +6,9 @@ OpenAI-compatible transcription endpoint (POST /audio/transcriptions: whisper-1,
 gpt-4o-transcribe, Whisper-large-v3 on vLLM), "gemini" a Gemini model asked for a verbatim
 transcript. "pocketsphinx" is offline (CMU PocketSphinx with its US English model, `pip install
 pocketsphinx`): English only, and far less accurate than Whisper on synthetic or noisy speech,
-so give it a lenient threshold. Error rates are jiwer's: word error rate after lower-casing and removing punctuation,
-or character error rate for languages written without spaces (Chinese, Japanese).
+so give it a lenient threshold. Error rates are jiwer's: word error rate after lower-casing and
+removing punctuation, or character error rate for languages written without spaces (Chinese,
+Japanese).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from app.datasets.construction.limits import service_name
 from app.datasets.construction.llm import DEFAULT_KEYS, OPENAI_URL, Usage
 from app.inference.adapters.base import PermanentError
 
@@ -54,7 +56,7 @@ class ASRConfig:
         if self.kind == "pocketsphinx":
             return "pocketsphinx (offline, US English)"
         stage = self.stage()
-        return f"{stage.kind} {stage.model}" + (f" at {stage.base_url}" if stage.base_url else "")
+        return service_name(stage.kind, stage.model, stage.base_url)
 
 
 class ASR:
@@ -62,6 +64,8 @@ class ASR:
         self.config = config
         self.remote = config.kind != "pocketsphinx"
         self.stage = config.stage() if self.remote else None
+        # the remote service whose limits a request waits for; None offline
+        self.service = config.describe() if self.remote else None
         self.environ = environ
         self.api_key: str | None = None
 
@@ -70,23 +74,19 @@ class ASR:
         if not self.remote:
             _sphinx()
             return
-        from app.judges.pointwise import _api_key
+        from app.judges.pointwise import stage_key
 
-        self.api_key = _api_key(self.stage, self.environ)
+        self.api_key = stage_key(self.stage, self.environ)
 
     def transcribe(self, wav: bytes, language: str = "en") -> tuple[str, Usage]:
         """One request: the clip's transcript ("" when it holds no speech)."""
-        from app.judges.pointwise import NO_SPEECH, TRANSCRIPT_PROMPT, _ask, _transcription
+        from app.judges.pointwise import NO_SPEECH, transcribe
 
         if not self.remote:
             return _sphinx_transcript(wav, language), Usage()
         if self.api_key is None:
             self.check()
-        timeout_s = self.config.timeout_s
-        if self.stage.kind == "openai":
-            reply = _transcription(self.stage, self.api_key, wav, timeout_s)
-        else:
-            reply = _ask(self.stage, self.api_key, [wav, TRANSCRIPT_PROMPT.render()], timeout_s)
+        reply = transcribe(self.stage, self.api_key, wav, self.config.timeout_s)
         text = "" if reply.text.strip() == NO_SPEECH else reply.text.strip()
         usage = reply.usage
         return text, Usage(usage.get("prompt_token_count", usage.get("input_tokens", 0)),

@@ -35,9 +35,9 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.config import InferenceSettings
+from app.datasets.construction.limits import Limiter
 from app.datasets.construction.llm import (
     InvalidOutput,
-    Pacer,
     StructuredLLM,
     Usage,
     parse_reply,
@@ -266,10 +266,10 @@ class Augmenter:
     """Runs a plan against a model, into `out_dir` (scripts.jsonl, drops.jsonl)."""
 
     def __init__(self, plan_: Plan, llm: StructuredLLM | None, out_dir: Path, *, seed: int,
-                 policy: InferenceSettings, pacer: Pacer | None = None,
+                 policy: InferenceSettings, limiter: Limiter | None = None,
                  notify: Callable[[str], None] | None = None) -> None:
         self.plan = plan_
-        self.pacer = pacer
+        self.limiter = limiter
         self.llm = llm
         self.seed = seed
         self.policy = policy
@@ -350,7 +350,7 @@ class Augmenter:
             try:
                 answer = with_retries(
                     lambda: self.llm.ask(SYSTEM_PROMPT, prompt, SCRIPT_SCHEMA, name="script"),
-                    self.policy, what=item_id, notify=self.notify, pacer=self.pacer)
+                    self.policy, what=item_id, notify=self.notify, limiter=self.limiter)
                 outcome.usage.add(answer.usage)
                 script = parse_reply(answer.text, Script)
             except InvalidOutput as exc:

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from app.datasets.construction.llm import LLMConfig, Pacer
+from app.datasets.construction.limits import DEFAULT_CONCURRENCY, RemoteLimits
+from app.datasets.construction.llm import LLMConfig
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -116,7 +117,25 @@ def _llm_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _pace_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests-per-minute", type=float, default=None,
-                        help="start at most this many requests a minute to each remote service")
+                        help="start at most this many requests a minute to each remote service, "
+                        "across every run sharing ARENA_REDIS_URL (default: no limit)")
+    parser.add_argument("--max-concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help="requests in flight at once to each remote service, across every "
+                        f"run sharing ARENA_REDIS_URL (default {DEFAULT_CONCURRENCY})")
+
+
+def _limits(args: argparse.Namespace) -> RemoteLimits:
+    """The workers' limiter in Redis when ARENA_REDIS_URL is set, else this process's pacing."""
+    from app.config import get_settings
+    from app.errors import InvalidInput
+    from app.redis_client import get_redis
+
+    if args.max_concurrency < 1 or (args.requests_per_minute or 1) <= 0:
+        raise InvalidInput("--max-concurrency and --requests-per-minute must be above 0")
+    settings = get_settings()
+    return RemoteLimits(args.requests_per_minute, args.max_concurrency,
+                        client=get_redis if settings.redis_url else None,
+                        lease_margin_s=settings.inference.lease_margin_s)
 
 
 def _llm_config(args: argparse.Namespace) -> LLMConfig:
@@ -144,7 +163,8 @@ def _augment(args: argparse.Namespace) -> int:
         return 0
     runner = augment.Augmenter(plan, StructuredLLM(config, os.environ), args.out,
                                seed=args.seed, policy=get_settings().inference,
-                               pacer=Pacer(args.requests_per_minute))
+                               limiter=_limits(args).for_service(config.describe(),
+                                                                 config.timeout_s))
     outcome = runner.run()
     rows = runner.scripts.read()
     print(f"wrote {outcome.written} new scripts to {runner.scripts.path} "
@@ -198,7 +218,7 @@ def _synthesize(args: argparse.Namespace) -> int:
     settings = get_settings()
     runner = synthesize.Synthesizer(routes, filters, args.out, policy=settings.inference,
                                     environ=os.environ, audio=settings.audio,
-                                    requests_per_minute=args.requests_per_minute)
+                                    limits=_limits(args))
     if args.dry_run:
         print(runner.dry_run(scripts))
         return 0
@@ -210,7 +230,8 @@ def _synthesize(args: argparse.Namespace) -> int:
              f"{runner.drops.path})" if outcome.dropped else "")
           + f"; spent {outcome.usage.describe()}")
     if kept:
-        print(f"import it with: s2s-arena import-dataset {args.out}")
+        print(f"import it with: s2s-arena import-dataset {args.out} --name NAME (the dataset's "
+              f"name; without --name it is {args.out.resolve().name!r})")
     return 0
 
 
@@ -228,12 +249,12 @@ def _mine_styles(args: argparse.Namespace) -> int:
                            "one pair each (sincere:sarcastic, adult:child, male:female)")
     config = _llm_config(args)
     options = dict(per_topic=args.per_topic, policy=get_settings().inference, topics=args.topic,
-                   pairs=pairs, id_prefix=args.id_prefix, level=args.level, domain=args.domain,
-                   pacer=Pacer(args.requests_per_minute))
+                   pairs=pairs, id_prefix=args.id_prefix, level=args.level, domain=args.domain)
     if args.dry_run:
         print(styles.Miner(args.category, None, args.out, **options).dry_run())
         return 0
-    miner = styles.Miner(args.category, StructuredLLM(config, os.environ), args.out, **options)
+    miner = styles.Miner(args.category, StructuredLLM(config, os.environ), args.out, **options,
+                         limiter=_limits(args).for_service(config.describe(), config.timeout_s))
     outcome = miner.run()
     print(f"checked {sum(outcome.failed.values()) + outcome.kept} new sentences: kept "
           f"{outcome.kept}"

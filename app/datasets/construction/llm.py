@@ -19,12 +19,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from app.config import InferenceSettings
+from app.datasets.construction.limits import Limiter, service_name
 from app.inference.adapters.base import PermanentError, TransientError
 
 T = TypeVar("T")
@@ -59,6 +61,8 @@ class Usage:
         self.requests += other.requests
 
     def describe(self) -> str:
+        if not self.requests:
+            return "no remote requests"
         return (f"{self.requests} requests, {self.input_tokens} tokens in, "
                 f"{self.output_tokens} out")
 
@@ -81,8 +85,7 @@ class LLMConfig:
         return self.api_key_env or DEFAULT_KEYS[self.kind]
 
     def describe(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
-        return f"{self.kind} {self.model_name}{where}"
+        return service_name(self.kind, self.model_name, self.base_url)
 
 
 @dataclass
@@ -113,8 +116,9 @@ class StructuredLLM:
     def _gemini(self, system: str | None, user: str, schema: dict[str, Any]) -> Answer:
         from google.genai import types
 
-        from app.inference.adapters.gemini import _name, _usage
+        from app.inference.adapters.gemini import _usage
         from app.inference.gemini_client import client_for, gemini_errors
+        from app.judges.clients import gemini_text
 
         config = self.config
         client = client_for(self.api_key, config.base_url, config.timeout_s)
@@ -124,26 +128,15 @@ class StructuredLLM:
                 config=types.GenerateContentConfig(
                     system_instruction=system, temperature=config.temperature,
                     response_mime_type="application/json", response_json_schema=schema))
-        feedback = response.prompt_feedback
-        if feedback is not None and feedback.block_reason is not None:
-            raise InvalidOutput(f"the request was blocked: {_name(feedback.block_reason)}")
         usage = _usage(response.usage_metadata)
         spent = Usage(usage.get("prompt_token_count", 0),
                       usage.get("candidates_token_count", 0), 1)
-        candidate = response.candidates[0] if response.candidates else None
-        parts = candidate.content.parts if candidate and candidate.content and \
-            candidate.content.parts else []
-        text = "".join(part.text for part in parts if part.text and not part.thought)
-        if not text.strip():
-            reason = _name(candidate.finish_reason) if candidate and candidate.finish_reason \
-                else "none given"
-            raise InvalidOutput(f"the model answered with no text (finish reason {reason})")
-        return Answer(text, spent)
+        return Answer(_answered(lambda: gemini_text(response)), spent)
 
     def _openai(self, system: str | None, user: str, schema: dict[str, Any],
                 name: str) -> Answer:
         from app.inference.adapters.openai_chat_audio import NO_KEY, _client
-        from app.judges.clients import _content_text, _get, _int_usage, openai_errors
+        from app.judges.clients import int_usage, openai_errors, openai_text
 
         config = self.config
         base_url = config.base_url or OPENAI_URL
@@ -159,19 +152,19 @@ class StructuredLLM:
                     "type": "json_schema",
                     "json_schema": {"name": name, "schema": schema, "strict": True}},
                 **extra)
-        usage = _int_usage(getattr(response, "usage", None))
+        usage = int_usage(getattr(response, "usage", None))
         spent = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), 1)
-        choices = list(getattr(response, "choices", None) or [])
-        if not choices:
-            raise InvalidOutput(f"{base_url} answered with no choices")
-        message = _get(choices[0], "message")
-        text = _content_text(_get(message, "content"))
-        if not text.strip():
-            refusal = _get(message, "refusal")
-            raise InvalidOutput(f"the model refused: {refusal}" if refusal else
-                                "the model answered with no text (finish_reason "
-                                f"{_get(choices[0], 'finish_reason') or 'none'})")
-        return Answer(text, spent)
+        return Answer(_answered(lambda: openai_text(base_url, response)), spent)
+
+
+def _answered(read: Callable[[], tuple[str, str | None]]) -> str:
+    """The reply's text, read by the judges' reader; no text at all (blocked, refused, cut
+    off) is InvalidOutput here, as the round may well succeed when asked again."""
+    try:
+        text, _ = read()
+    except PermanentError as exc:
+        raise InvalidOutput(exc.message) from None
+    return text
 
 
 def parse_reply(text: str, model: type[M]) -> M:
@@ -192,41 +185,19 @@ def parse_reply(text: str, model: type[M]) -> M:
         raise InvalidOutput(f"the reply does not follow the schema: {problems}", text) from exc
 
 
-class Pacer:
-    """Starts at most `per_minute` requests a minute, evenly spaced, in this process (the
-    commands run alone, so the workers' Redis limits are not needed). None: no limit."""
-
-    def __init__(self, per_minute: float | None, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self.clock, self.sleep = clock, sleep
-        self.next_start = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = self.clock()
-        if self.next_start > now:
-            self.sleep(self.next_start - now)
-            now = self.next_start
-        self.next_start = now + self.interval
-
-
 def with_retries(call: Callable[[], T], policy: InferenceSettings, *, what: str,
                  notify: Callable[[str], None] = lambda message: None,
                  sleep: Callable[[float], None] = time.sleep,
-                 pacer: Pacer | None = None) -> T:
+                 limiter: Limiter | None = None) -> T:
     """`call()`, retried after a TransientError by the inference tasks' rules; the last
-    TransientError, and any PermanentError, goes to the caller. With a pacer, every attempt
-    waits for its turn."""
+    TransientError, and any PermanentError, goes to the caller. With a limiter, every attempt
+    waits for its turn (and holds it only while it runs, not while it backs off)."""
     from app.inference.runner import backoff
 
     for attempt in range(policy.max_attempts):
-        if pacer is not None:
-            pacer.wait()
         try:
-            return call()
+            with limiter.turn() if limiter is not None else nullcontext():
+                return call()
         except TransientError as exc:
             if attempt + 1 >= policy.max_attempts:
                 exc.message = f"{what}: {exc.message} (gave up after {policy.max_attempts} tries)"

@@ -37,9 +37,9 @@ from rapidfuzz.distance import Levenshtein
 
 from app.config import InferenceSettings
 from app.datasets.construction.augment import NEAR_DUPLICATE, normalise, slug
+from app.datasets.construction.limits import Limiter
 from app.datasets.construction.llm import (
     InvalidOutput,
-    Pacer,
     StructuredLLM,
     Usage,
     parse_reply,
@@ -256,7 +256,8 @@ class Miner:
                  per_topic: int, policy: InferenceSettings, topics: list[str] | None = None,
                  pairs: list[tuple[str, str]] | None = None, id_prefix: str = "para_",
                  level: str = "L4", domain: str = "social companionship",
-                 pacer: Pacer | None = None, notify: Callable[[str], None] | None = None) -> None:
+                 limiter: Limiter | None = None,
+                 notify: Callable[[str], None] | None = None) -> None:
         if category not in CATEGORY_SPECS:
             raise InvalidInput(f"no category {category!r}; there are {', '.join(CATEGORIES)}")
         self.spec = CATEGORY_SPECS[category]
@@ -267,7 +268,7 @@ class Miner:
         self.pairs = pairs or self.spec.pairs
         self.id_prefix = id_prefix
         self.level = level
-        self.pacer = pacer
+        self.limiter = limiter
         self.domain = domain
         out_dir = Path(out_dir)
         self.candidates = JsonlLog(out_dir / "candidates.jsonl")
@@ -315,7 +316,7 @@ class Miner:
         for _ in range(1 + INVALID_RETRIES):
             answer = with_retries(lambda: self.llm.ask(system, prompt, schema, name="answer"),
                                   self.policy, what=what, notify=self.notify,
-                                  pacer=self.pacer)
+                                  limiter=self.limiter)
             outcome.usage.add(answer.usage)
             try:
                 return parse_reply(answer.text, model)

@@ -29,7 +29,8 @@ from app.audio.codec import decode, wav_bytes
 from app.config import AudioSettings, InferenceSettings
 from app.datasets.construction import tts
 from app.datasets.construction.asr import ASR, error_rate
-from app.datasets.construction.llm import Pacer, Usage, with_retries
+from app.datasets.construction.limits import RemoteLimits, ServiceLimiter
+from app.datasets.construction.llm import Usage, with_retries
 from app.datasets.construction.noise import NoiseBank, mix
 from app.datasets.construction.store import JsonlLog, progress, read_jsonl
 from app.datasets.schemas import PromptLine, validate_lines
@@ -87,6 +88,18 @@ def load_scripts(path: Path, default_domain: str | None) -> list[Script]:
     return scripts
 
 
+# Replies that say the endpoint, the model or the key is wrong: every script would fail alike.
+SETUP_ERRORS = frozenset({401, 403, 404})
+
+
+def _stop_on_setup_error(exc: Exception, what: str) -> None:
+    """Stop the run, rather than drop every script one by one as failed (a drop is never
+    tried again), when the service's reply says its setup is wrong."""
+    if isinstance(exc, PermanentError) and exc.status in SETUP_ERRORS:
+        raise PermanentError(f"{what}: {exc.message} (check its base_url, model and key; "
+                             "nothing was dropped)", status=exc.status) from exc
+
+
 def audio_name(script_id: str) -> str:
     """A file name for a script's clip: the id when it is a safe name, else the id's safe
     characters and a hash (two ids never share a file)."""
@@ -99,14 +112,13 @@ def audio_name(script_id: str) -> str:
 class Synthesizer:
     def __init__(self, routes: tts.Routes, filters: Filters, out_dir: Path, *,
                  policy: InferenceSettings, environ: Mapping[str, str],
-                 audio: AudioSettings | None = None, requests_per_minute: float | None = None,
+                 audio: AudioSettings | None = None, limits: RemoteLimits | None = None,
                  notify: Callable[[str], None] | None = None) -> None:
         self.routes = routes
         self.adapters = {name: tts.build(config, environ) for name in ("default", *tts.STYLES)
                          if (config := getattr(routes, name)) is not None}
         self.filters = filters
-        # one pace per remote endpoint: each TTS route, and the ASR
-        self.pacers = {name: Pacer(requests_per_minute) for name in (*self.adapters, "asr")}
+        self.limits = limits
         self.out_dir = Path(out_dir)
         self.manifest = JsonlLog(self.out_dir / "manifest.jsonl")
         self.drops = JsonlLog(self.out_dir / "drops.jsonl")
@@ -145,11 +157,12 @@ class Synthesizer:
         try:
             spoken = with_retries(lambda: adapter.speak(line), self.policy,
                                   what=f"{line.id} ({adapter.kind} TTS)", notify=self.notify,
-                                  pacer=self.pacers[route] if adapter.remote else None)
+                                  limiter=self._limiter(adapter.service, adapter.config))
             outcome.usage.add(spoken.usage)
             samples, rate = decode(spoken.audio, self.audio, name=f"the {adapter.kind} TTS's "
                                    f"audio for {line.id}")
         except (PermanentError, ArenaError) as exc:
+            _stop_on_setup_error(exc, f"the {adapter.kind} TTS of the {route} route")
             return self._drop(outcome, line.id, "tts_failed", exc.message)
         synthesis: dict[str, Any] = {"tts": adapter.kind, "route": route,
                                      "request": spoken.request}
@@ -160,8 +173,9 @@ class Synthesizer:
                     lambda: self.filters.asr.transcribe(wav_bytes(samples, rate),
                                                         line.language),
                     self.policy, what=f"{line.id} (ASR)", notify=self.notify,
-                    pacer=self.pacers["asr"] if self.filters.asr.remote else None)
+                    limiter=self._limiter(self.filters.asr.service, self.filters.asr.config))
             except PermanentError as exc:
+                _stop_on_setup_error(exc, "the ASR")
                 return self._drop(outcome, line.id, "asr_failed", exc.message)
             outcome.usage.add(usage)
             wer = error_rate(line.text, transcript, line.language)
@@ -185,6 +199,12 @@ class Synthesizer:
         os.replace(partial, path)
         self.manifest.append({**script.row, "audio": name, "synthesis": synthesis})
         outcome.kept += 1
+
+    def _limiter(self, service: str | None, config: Any) -> ServiceLimiter | None:
+        """What a request to `service` waits for; nothing for a local TTS or ASR."""
+        if service is None or self.limits is None:
+            return None
+        return self.limits.for_service(service, config.timeout_s)
 
     def _drop(self, outcome: Outcome, script_id: str, kind: str, reason: str,
               **extra: Any) -> None:

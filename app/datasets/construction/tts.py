@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.datasets.construction.limits import service_name
 from app.datasets.construction.llm import OPENAI_URL, Usage
 from app.inference.adapters.base import PermanentError, TransientError, pcm16_to_wav
 
@@ -177,11 +178,15 @@ class Spoken:
 
 class TTS:
     kind: str
-    remote = True  # a remote service: paced by --requests-per-minute
 
     def __init__(self, config: Any, environ: Mapping[str, str]) -> None:
         self.config = config
         self.environ = environ
+
+    @property
+    def service(self) -> str | None:
+        """The remote service whose limits a request waits for; None for a local TTS."""
+        return service_name(self.kind, self.config.model, self.config.base_url)
 
     def request(self, script: ScriptLine) -> dict[str, Any]:
         """What `speak` would send for this script (shown by --dry-run)."""
@@ -221,7 +226,7 @@ ESPEAK_EMOTION = {  # pitch shift, rate, amplitude
 
 class Espeak(TTS):
     kind = "espeak"
-    remote = False
+    service = None
     config: EspeakTTS
 
     def check(self) -> None:
@@ -361,7 +366,7 @@ _TOKEN = re.compile(r"\{(text|text_file|output|voice|style|language|id|emotion|s
 
 class CommandSpeech(TTS):
     kind = "command"
-    remote = False
+    service = None
     config: CommandTTS
 
     def request(self, script: ScriptLine) -> dict[str, Any]:
@@ -380,8 +385,6 @@ class CommandSpeech(TTS):
         from app.inference.adapters.command import Command
         from app.inference.configs import CommandAdapter
 
-        # The inference command adapter's way of running a program: its own process group,
-        # killed whole at the time limit; exit 75 means "try again later".
         runner = Command(CommandAdapter.model_construct(
             kind="command", command=self.config.command, working_dir=self.config.working_dir,
             timeout_s=self.config.timeout_s), environ=self.environ)
@@ -391,9 +394,7 @@ class CommandSpeech(TTS):
             output = workdir / "speech.wav"
             argv = self._argv(script, {"text_file": str(workdir / "text.txt"),
                                        "output": str(output)})
-            returncode = runner._run(argv, workdir / "stdout.log", workdir / "stderr.log")
-            if returncode != 0:
-                raise runner._failure(argv[0], returncode, workdir / "stderr.log")
+            runner.run(argv, workdir / "stdout.log", workdir / "stderr.log")
             if not output.is_file() or output.stat().st_size == 0:
                 raise PermanentError(f"{argv[0]} exited 0 but wrote no audio to {{output}}")
             return Spoken(output.read_bytes(), self.request(script))

@@ -67,9 +67,7 @@ class Command(Adapter):
             # One pass per argument, so a value that itself looks like a token stays as it is.
             argv = [_PLACEHOLDER.sub(lambda match: values[match.group(1)], arg)
                     for arg in self.config.command]
-            returncode = self._run(argv, paths["stdout"], paths["stderr"])
-            if returncode != 0:
-                raise self._failure(argv[0], returncode, paths["stderr"])
+            self.run(argv, paths["stdout"], paths["stderr"])
             output = paths["output"]
             if not output.is_file() or output.stat().st_size == 0:
                 raise PermanentError(f"{argv[0]} exited 0 but wrote no audio to its {{output}} file"
@@ -81,6 +79,14 @@ class Command(Adapter):
                             if transcript.is_file() else None),
                 model_version=_model_version(paths["stdout"]),
             )
+
+    def run(self, argv: list[str], stdout: Path, stderr: Path) -> None:
+        """Run `argv` as the model's command is run: its own process group, killed whole at
+        the time limit; a failure raised as TransientError (exit 75, the time limit) or
+        PermanentError. Also how `s2s-arena dataset synthesize` runs a lab's own TTS."""
+        returncode = self._run(argv, stdout, stderr)
+        if returncode != 0:
+            raise self._failure(argv[0], returncode, stderr)
 
     def _run(self, argv: list[str], stdout: Path, stderr: Path) -> int:
         """Run to the end or to the time limit. Output goes to files, not pipes, so that a
