@@ -9,7 +9,9 @@ covers; readers get the latest.
 
 from __future__ import annotations
 
+import copy
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any
@@ -190,12 +192,9 @@ def compute(
     log = read_log(session, max_vote_id)
     masks = SliceMasks(session, log)
     params = params_of(settings)
+    payloads = slice_payloads(log, masks, slices, models, settings)
     snapshots = []
-    for chosen in slices:
-        keep = masks.mask(chosen)
-        rows, elo = slice_votes(log, keep, list(models))
-        payload = _table(models, rows, elo, settings)
-        count_rater_votes(payload, log, keep, list(masks.judges.values()))
+    for chosen, payload in zip(slices, payloads):
         snapshot = LeaderboardSnapshot(
             slice_key=chosen.key, method=METHOD, params=params, max_vote_id=max_vote_id,
             vote_count=payload.pop("votes"), payload=payload, computed_at=utcnow(),
@@ -204,6 +203,29 @@ def compute(
         snapshots.append(snapshot)
     session.flush()
     return snapshots
+
+
+def slice_payloads(log: Log, masks: SliceMasks, slices: list[Slice],
+                   models: dict[int, SpeechModel], settings: LeaderboardSettings,
+                   workers: int = 2) -> list[dict[str, Any]]:
+    """Each slice's table, in the order given. Pure computation on the log's arrays, so the
+    slices run on `workers` threads (numpy and LAPACK release the GIL for most of a fit), and
+    a slice holding exactly the votes of an earlier one (humans when no judge voted, say)
+    reuses its table instead of being fitted twice."""
+    keeps = [masks.mask(chosen) for chosen in slices]
+    first: dict[bytes, int] = {}
+    owner = [first.setdefault(np.packbits(keep).tobytes(), k) for k, keep in enumerate(keeps)]
+
+    def one(k: int) -> dict[str, Any]:
+        rows, elo = slice_votes(log, keeps[k], list(models))
+        payload = _table(models, rows, elo, settings)
+        count_rater_votes(payload, log, keeps[k], list(masks.judges.values()))
+        return payload
+
+    distinct = sorted(set(owner))
+    with ThreadPoolExecutor(max(1, min(workers, len(distinct)))) as pool:
+        computed = dict(zip(distinct, pool.map(one, distinct)))
+    return [computed[o] if o == k else copy.deepcopy(computed[o]) for k, o in enumerate(owner)]
 
 
 def count_rater_votes(payload: dict[str, Any], log: Log, keep: np.ndarray,

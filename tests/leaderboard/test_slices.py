@@ -219,3 +219,19 @@ def test_the_log_is_read_in_vote_order_without_flagged_raters(db, arena):
     db.execute(text("UPDATE raters SET flagged_at = NULL WHERE name = 'bob'"))
     db.commit()
     assert len(read_log(db, first + 9).model_a) == len(votes)
+
+
+def test_a_slice_with_the_same_votes_as_another_gets_an_equal_table_of_its_own(db, arena):
+    """With only people voting, "humans" holds exactly the votes of "all": its table is computed
+    once and copied, equal to a fit of its own and a separate object (the snapshot owns it)."""
+    from app.config import get_settings
+    from app.leaderboard import service
+
+    insert_votes(db, [v for v in random_votes(arena, 60, seed=5) if v[4] in ("ann", "bob")])
+    settings = get_settings().leaderboard
+    both = service.compute(db, [service.Slice(), service.Slice(rater="human")], settings)
+    alone = service.compute(db, [service.Slice(rater="human")], settings)
+    assert both[0].payload == both[1].payload == alone[0].payload
+    assert both[0].payload is not both[1].payload
+    assert both[0].vote_count == both[1].vote_count > 0
+    db.rollback()
