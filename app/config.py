@@ -54,6 +54,9 @@ class ArenaSettings(BaseModel):
     leaderboard_debounce_seconds: float = 1.0
     # The vote buttons unlock once each answer has been heard over this share of its length.
     listen_fraction: float = Field(default=1.0, gt=0, le=1)
+    # The server's own check of that: a vote whose play log shows either answer heard over
+    # less than 80% of listen_fraction is refused (a script, or a page that skipped the lock).
+    require_listening: bool = True
     # The prompt's text on the vote page: hidden by default, as the paper judges in speech.
     show_prompt_text: bool = False
     # Attention checks: the share of a person's battles that pair a good answer with a known-bad

@@ -124,6 +124,9 @@ def arena_env(servers, tmp_path_factory) -> dict[str, str]:
         "ARENA_TEST_API_KEY": "sk-test-key",
         # No attention checks and room for fast voting, unless a test asks for them.
         "ARENA_ARENA__GOLD_SHARE": "0",
+        # Votes posted straight from tests have heard nothing; the browser tests listen for real
+        # (see live_server) and tests/arena/test_vote_page.py tests the check itself.
+        "ARENA_ARENA__REQUIRE_LISTENING": "false",
         "ARENA_ARENA__VOTES_PER_MINUTE": "10000",
         "ARENA_ARENA__VOTES_PER_MINUTE_PER_IP": "10000",
     }
@@ -151,11 +154,28 @@ def clean_state(request) -> Iterator[None]:
     get_settings.cache_clear()
     if WORKERS:  # a task left by the last test (a debounced refresh) must not land in this one
         _wait_until_idle()
-    with get_engine().begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    _truncate(get_engine())
     get_redis().flushdb()
     shutil.rmtree(get_settings().audio_dir, ignore_errors=True)
     yield
+
+
+def _truncate(engine, attempts: int = 5) -> None:
+    """Empty every table. A request the last test left in flight (a browser's closing beacon
+    with play events, say) can hold a lock TRUNCATE needs in the other order: Postgres breaks
+    the deadlock by failing one side, and we try again."""
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.orig, DeadlockDetected) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
 
 
 WORKERS: list[subprocess.Popen] = []
@@ -257,7 +277,7 @@ def worker(arena_env) -> Iterator[subprocess.Popen]:
 def live_server(arena_env) -> Iterator[str]:
     """The web app served by a real uvicorn process."""
     port = free_port()
-    env = os.environ | arena_env
+    env = os.environ | arena_env | {"ARENA_ARENA__REQUIRE_LISTENING": "true"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],

@@ -95,8 +95,11 @@ def vote(request: Request, token: str, session: SessionDep, settings: SettingsDe
          outcome: str = Form(default="")) -> Response:
     """Commit the vote (with how the clips were heard), then reveal the two models to this
     voter and serve the next battle."""
-    battle, vote_row = service.record_vote(session, token, rater, outcome, settings)
+    battle = service.battle_for(session, token, rater, settings)
     plays.record(session, battle, listening)
+    if settings.arena.require_listening:
+        plays.check_heard(session, battle, settings.arena.listen_fraction)
+    battle, vote_row = service.record_vote(session, token, rater, outcome, settings)
     session.commit()
     schedule_refresh(settings.arena.leaderboard_debounce_seconds)
     revealed = {"a": battle.model_a.name, "b": battle.model_b.name}

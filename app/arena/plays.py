@@ -59,6 +59,23 @@ def record(session: Session, battle: Battle, listening: Listening) -> None:
     session.execute(update(BattlePlay).where(BattlePlay.battle_id == battle.id).values(**values))
 
 
+# The server's floor under the page's lock: the page unlocks at the set fraction of each clip
+# (less a quarter second the played ranges may miss); the server asks for 80% of that.
+HEARD_FLOOR = 0.8
+
+
+def check_heard(session: Session, battle: Battle, fraction: float) -> None:
+    """Refuse a vote unless the play log (the page's reports so far, this vote's included)
+    shows both answers heard: the vote buttons' lock, held by the server too."""
+    row = session.execute(select(BattlePlay.a_heard, BattlePlay.b_heard)
+                          .where(BattlePlay.battle_id == battle.id)).one_or_none()
+    unheard = [slot.upper() for slot, heard in zip("ab", row or (0.0, 0.0))
+               if heard < HEARD_FLOOR * fraction]
+    if unheard:
+        raise Conflict(f"listen to answer {' and '.join(unheard)} before you vote: the vote "
+                       f"counts only once both answers have been heard")
+
+
 def end(session: Session, battle: Battle, ending: str, *, report_slot: str | None = None,
         note: str | None = None) -> None:
     """Close the battle as voted, skipped or reported; a battle ends once. Concurrent attempts

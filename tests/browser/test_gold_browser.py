@@ -26,7 +26,8 @@ def gold_server(arena_env) -> Iterator[str]:
     """The web app, in its own uvicorn, serving nothing but attention checks and flagging after
     two of them."""
     port = free_port()
-    env = os.environ | arena_env | {"ARENA_ARENA__GOLD_SHARE": "1",
+    env = os.environ | arena_env | {"ARENA_ARENA__REQUIRE_LISTENING": "true",
+                                    "ARENA_ARENA__GOLD_SHARE": "1",
                                     "ARENA_ARENA__GOLD_MIN_VOTES": "2",
                                     "ARENA_ARENA__GOLD_MIN_ACCURACY": "0.5"}
     process = subprocess.Popen(
