@@ -6,9 +6,13 @@ take a concurrency and rate slot in Redis, claim the row, read the prompt's stor
 resample it to the model's input rate, call the model through the real openai client (an OpenAI-compatible
 server on a local socket, in this process, answering a 0.5 s clip at once: fake_model.py),
 validate and re-encode the answer, store it, and finish the row and its job in one
-transaction. Each prompt has its own stored clip, so no prompt is converted from a cache.
+transaction. Each prompt has its own stored clip. With one model (the default) every task
+converts its prompt, the worst case; with --models M, M models at the same input rate answer
+the same tasks/M prompts, as in an arena where every prompt goes to every model: the first
+model's task converts a prompt, the others read the converted clip from the audio store
+(app/audio/model_input.py).
 
-Run: python -m benchmarks.inference [--tasks 2000] [--workers 2]
+Run: python -m benchmarks.inference [--tasks 2000] [--workers 2] [--models 1]
 With --parts it then runs --part-tasks more tasks one after another in this process (no
 Celery; the model answers from a thread of its own) and reports the CPU time of each part of a
 task, measured by this thread's clock around it.
@@ -88,23 +92,38 @@ def _cpu_seconds(worker_pids: list[int]) -> dict[str, float]:
     return groups
 
 
-def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | None,
+def _start_jobs(session_factory, model_ids: list[int], settings,
+                prompt_keys: list[str]) -> tuple[list[int], list[int]]:
+    """A job per model over `prompt_keys`, one model after another (as an admin would start
+    them); returns (job ids, response ids in that order)."""
+    from app.db.models import SpeechModel
+    from app.inference import service
+
+    job_ids, response_ids = [], []
+    with session_factory() as session:
+        for model_id in model_ids:
+            job, ids = service.start_job(session, session.get(SpeechModel, model_id), settings,
+                                         prompt_keys=prompt_keys)
+            job_ids.append(job.id)
+            response_ids += ids
+        session.commit()
+    return job_ids, response_ids
+
+
+def _run_job(session_factory, model_ids: list[int], settings, prompt_keys: list[str],
              *, paused: bool = False, worker_pids: list[int] = ()) -> tuple[float, float, dict]:
-    """Start a job and wait for it. With `paused`, the workers stop taking inference tasks
-    while the job is queued, so that the clock measures the workers alone (queueing happens
-    in the web process). Returns (seconds to queue, seconds from then until done)."""
-    from app.db.models import Job, SpeechModel
+    """Start a job per model and wait for them all. With `paused`, the workers stop taking
+    inference tasks while the jobs are queued, so that the clock measures the workers alone
+    (queueing happens in the web process). Returns (seconds to queue, seconds from then until
+    done, CPU seconds used meanwhile)."""
+    from app.db.models import Job
     from app.inference import service
     from workers.celery_app import celery_app
 
     if paused:
         celery_app.control.cancel_consumer("inference", reply=True)
-    with session_factory() as session:
-        started = time.perf_counter()
-        job, ids = service.start_job(session, session.get(SpeechModel, model_id), settings,
-                                     prompt_keys=prompt_keys)
-        session.commit()
-        job_id = job.id
+    started = time.perf_counter()
+    job_ids, ids = _start_jobs(session_factory, model_ids, settings, prompt_keys)
     service.enqueue(ids)
     queued = time.perf_counter()
     cpu_before = _cpu_seconds(list(worker_pids))
@@ -113,10 +132,11 @@ def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | 
         queued = time.perf_counter()
     while True:
         with session_factory() as session:
-            job = session.get(Job, job_id)
-            if job.status in ("done", "failed"):
-                if job.failed:
-                    raise RuntimeError(f"{job.failed} tasks failed: {job.errors[:3]}")
+            jobs = [session.get(Job, job_id) for job_id in job_ids]
+            if all(job.status in ("done", "failed") for job in jobs):
+                if failed := [job for job in jobs if job.failed]:
+                    raise RuntimeError(f"{sum(job.failed for job in failed)} tasks failed: "
+                                       f"{failed[0].errors[:3]}")
                 elapsed = time.perf_counter() - queued
                 cpu = {name: round(used - cpu_before[name], 2)
                        for name, used in _cpu_seconds(list(worker_pids)).items()}
@@ -124,14 +144,14 @@ def _run_job(session_factory, model_id: int, settings, prompt_keys: list[str] | 
         time.sleep(0.02)
 
 
-def _parts(session_factory, model_id: int, settings, prompt_keys: list[str]) -> dict:
-    """CPU ms per task of each part of a task, over `prompt_keys` run here one by one. The
-    model answers from a thread of its own, whose CPU this thread's clock does not count."""
+def _parts(session_factory, model_ids: list[int], settings, prompt_keys: list[str]) -> dict:
+    """CPU ms per task of each part of a task, over `prompt_keys` for each model, run here one
+    by one. The model answers from a thread of its own, whose CPU this thread's clock does
+    not count."""
     import functools
     from collections import Counter
 
     from app.audio.storage import LocalStorage
-    from app.db.models import SpeechModel
     from app.inference import limits, runner, service
     from app.inference.adapters import openai_chat_audio
 
@@ -156,10 +176,7 @@ def _parts(session_factory, model_id: int, settings, prompt_keys: list[str]) -> 
                 spent[label] += time.thread_time() - started
         return inner
 
-    with session_factory() as session:
-        _, ids = service.start_job(session, session.get(SpeechModel, model_id), settings,
-                                   prompt_keys=prompt_keys)
-        session.commit()
+    _, ids = _start_jobs(session_factory, model_ids, settings, prompt_keys)
 
     def reschedule(countdown: float, attempt: int) -> None:
         raise RuntimeError("a benchmark task asked to be retried")
@@ -182,10 +199,18 @@ def _parts(session_factory, model_id: int, settings, prompt_keys: list[str]) -> 
     return result
 
 
+def _setting(run: dict) -> str:
+    """What a run's medians are grouped by: "3.0 s" (one model), "3.0 s, 4 models"."""
+    models = run.get("models", 1)
+    return f"{run['prompt_seconds']} s" + (f", {models} models" if models > 1 else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--models", type=int, default=1,
+                        help="models that share the prompts (tasks/models prompts each)")
     parser.add_argument("--fresh", action="store_true",
                         help="start the results file over instead of adding this run")
     parser.add_argument("--prompt-seconds", type=float, default=3.0,
@@ -196,6 +221,9 @@ def main() -> int:
                         help="also measure each part of a task in this process")
     parser.add_argument("--part-tasks", type=int, default=1000)
     args = parser.parse_args()
+    if args.tasks % args.models or args.part_tasks % args.models:
+        parser.error("--tasks and --part-tasks must be multiples of --models")
+    per_model, part_prompts = args.tasks // args.models, args.part_tasks // args.models
 
     data_dir = Path(tempfile.mkdtemp(prefix="arena-bench-inference-"))
     with bench_database("arena_bench_inference") as db_url, bench_redis(12) as redis_url:
@@ -210,19 +238,18 @@ def main() -> int:
 
         get_settings.cache_clear()
         settings = get_settings()
-        extra = args.part_tasks if args.parts else 0
-        _prompts(db_url, data_dir, args.tasks + 50 + extra, args.prompt_seconds)
+        extra = part_prompts if args.parts else 0
+        _prompts(db_url, data_dir, per_model + 50 + extra, args.prompt_seconds)
         fake = InstantModel()
         with running(fake) as fake_url:
             with new_session() as session:
-                model = models.create(session, SpeechModelCreate.model_validate({
-                    "name": "bench-omni", "input_sample_rate": 16_000,
+                model_ids = [models.create(session, SpeechModelCreate.model_validate({
+                    "name": f"bench-omni-{n}", "input_sample_rate": 16_000,
                     "adapter": {"kind": "openai_chat_audio", "base_url": fake_url,
                                 "model": "fake", "max_concurrency": 256,
                                 "requests_per_minute": None},
-                }), settings)
+                }), settings).id for n in range(args.models)]
                 session.commit()
-                model_id = model.id
             workers = [
                 subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
@@ -234,12 +261,12 @@ def main() -> int:
             ]
             load_before = os.getloadavg()
             try:
-                warm = [f"p{n:05d}" for n in range(args.tasks, args.tasks + 50)]
-                _run_job(new_session, model_id, settings, warm)  # start-up and imports
+                warm = [f"p{n:05d}" for n in range(per_model, per_model + 50)]
+                _run_job(new_session, model_ids[:1], settings, warm)  # start-up and imports
                 requests_before = fake.requests
                 queueing, elapsed, cpu = _run_job(
-                    new_session, model_id, settings,
-                    [f"p{n:05d}" for n in range(args.tasks)], paused=True,
+                    new_session, model_ids, settings,
+                    [f"p{n:05d}" for n in range(per_model)], paused=True,
                     worker_pids=[process.pid for process in workers])
             finally:
                 for process in workers:
@@ -248,11 +275,11 @@ def main() -> int:
                     process.wait(30)
             load_after = os.getloadavg()
             done = fake.requests - requests_before
-            parts = _parts(new_session, model_id, settings, [
-                f"p{n:05d}" for n in range(args.tasks + 50, args.tasks + 50 + extra)
+            parts = _parts(new_session, model_ids, settings, [
+                f"p{n:05d}" for n in range(per_model + 50, per_model + 50 + extra)
             ]) if args.parts else None
     result = {
-        "tasks": args.tasks, "prompt_seconds": args.prompt_seconds,
+        "tasks": args.tasks, "prompt_seconds": args.prompt_seconds, "models": args.models,
         "worker_processes": args.workers, "threads_per_process": args.threads,
         "cpus": os.cpu_count(),
         "seconds_to_queue": round(queueing, 2),
@@ -269,23 +296,26 @@ def main() -> int:
     if parts is not None:
         result["cpu_ms_per_task_by_part_in_one_thread"] = parts
     print(json.dumps(result, indent=2))
-    # Runs accumulate (this machine's figures vary by ±10% from run to run), with the median
-    # per prompt length; --fresh starts the file over.
+    # Runs accumulate (this machine's figures vary by ±10% from run to run), with the medians
+    # per setting (prompt length and models); --fresh starts the file over.
     runs = []
     if RESULTS.exists() and not args.fresh:
         try:
             runs = json.loads(RESULTS.read_text()).get("runs", [])
         except (ValueError, AttributeError):
             runs = []
-    result["repeat"] = 1 + sum(1 for run in runs if run["prompt_seconds"] == args.prompt_seconds)
-    runs = sorted(runs + [result], key=lambda run: (run["prompt_seconds"], run["repeat"]))
-    lengths = sorted({run["prompt_seconds"] for run in runs})
-    medians = {str(length): statistics.median(run["tasks_per_second"] for run in runs
-                                              if run["prompt_seconds"] == length)
-               for length in lengths}
-    worker_cpu = {str(length): statistics.median(run["cpu_ms_per_task"]["workers"] for run in runs
-                                                 if run["prompt_seconds"] == length)
-                  for length in lengths}
+    result["repeat"] = 1 + sum(1 for run in runs if _setting(run) == _setting(result))
+    runs = sorted(runs + [result], key=lambda run: (run["prompt_seconds"], run.get("models", 1),
+                                                    run["repeat"]))
+    settings_seen = list(dict.fromkeys(_setting(run) for run in runs))
+
+    def median(value) -> dict[str, float]:
+        return {setting: statistics.median(value(run) for run in runs
+                                           if _setting(run) == setting)
+                for setting in settings_seen}
+
+    medians = median(lambda run: run["tasks_per_second"])
+    worker_cpu = median(lambda run: run["cpu_ms_per_task"]["workers"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"median_tasks_per_second": medians,
                                    "median_worker_cpu_ms_per_task": worker_cpu, "runs": runs},

@@ -9,18 +9,15 @@ shorter than the server's Retry-After or retryDelay; other errors fail the respo
 
 from __future__ import annotations
 
-import io
 import logging
 import random
 import time
 from collections.abc import Callable
-from functools import lru_cache
 
-import soundfile as sf
-import soxr
 from sqlalchemy import Connection
 
-from app.audio.codec import canonicalise, wav_bytes
+from app.audio import model_input
+from app.audio.codec import canonicalise
 from app.audio.storage import AudioStorage, get_storage
 from app.config import InferenceSettings, Settings, get_settings
 from app.db.session import autocommit
@@ -231,18 +228,9 @@ def _limits() -> ModelLimits:
     return found
 
 
-@lru_cache(maxsize=64)
-def _prompt_wav(storage: AudioStorage, audio_key: str, rate: int) -> bytes:
-    samples, source_rate = sf.read(io.BytesIO(storage.get(audio_key)), dtype="int16")
-    if source_rate != rate:  # int16 throughout: a quarter cheaper than through float
-        samples = soxr.resample(samples, source_rate, rate, quality="HQ")
-    return wav_bytes(samples, rate)
-
-
 def prompt_audio(storage: AudioStorage, audio_key: str, rate: int, key: str,
                  text: str | None = None) -> PromptAudio:
-    """The prompt as the model hears it: mono 16-bit WAV at its input rate (the S2S-Arena
-    paper, Appendix A.4: each model gets the prompt in the rate and format it expects).
-    Stored audio never changes under its key, so the converted clip is kept per process."""
-    return PromptAudio(key=key, wav=_prompt_wav(storage, audio_key, rate), sample_rate=rate,
-                       text=text)
+    """The prompt as the model hears it: converted once per input rate and kept in the audio
+    store for every other model that takes that rate (app/audio/model_input.py)."""
+    return PromptAudio(key=key, wav=model_input.prompt_wav(storage, audio_key, rate),
+                       sample_rate=rate, text=text)

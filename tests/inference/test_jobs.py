@@ -99,6 +99,43 @@ def test_a_job_fills_in_every_prompt_through_the_adapter(client, openai_fake):
     assert len(control.requests) == 3
 
 
+def test_a_prompt_is_converted_once_per_input_rate_for_every_model(client, openai_fake,
+                                                                     arena_env):
+    """The converted prompt is kept in the audio store: a second model at the same rate gets
+    the same bytes without converting again; a model at another rate gets its own."""
+    from pathlib import Path
+
+    control, base_url = openai_fake
+    add_prompts(client, ["p1", "p2"])
+    root = Path(arena_env["ARENA_DATA_DIR"]) / "audio"
+
+    def heard():
+        return sorted(base64.b64decode(r["json"]["messages"][-1]["content"][0]["input_audio"][
+            "data"]) for r in control.requests)
+
+    def converted():
+        return {file: file.stat().st_ino for file in stored_files(root) if file.suffix == ".wav"}
+
+    run_job(client, add_model(client, base_url, name="first")["id"])
+    first, wavs = heard(), converted()
+    assert len(wavs) == 2 and sorted(file.read_bytes() for file in wavs) == first
+    control.reset()
+    run_job(client, add_model(client, base_url, name="second")["id"])
+    assert heard() == first and converted() == wavs  # read back, not written again
+    control.reset()
+    other = add_model(client, base_url, name="wideband")
+    client.patch(f"/api/v1/models/{other['id']}", headers=ADMIN,
+                 json={"input_sample_rate": 24_000}).raise_for_status()
+    run_job(client, other["id"])
+    assert [sf.info(io.BytesIO(wav)).samplerate for wav in heard()] == [24_000] * 2
+    assert len(converted()) == 4
+
+    def durations(wavs):
+        return sorted(sf.info(io.BytesIO(wav)).duration for wav in wavs)
+
+    assert durations(heard()) == pytest.approx(durations(first), abs=1e-3)  # the same prompts
+
+
 def test_transient_errors_are_retried_after_the_servers_retry_after(client, openai_fake):
     control, base_url = openai_fake
     add_prompts(client, ["p1"])
@@ -212,7 +249,9 @@ def test_stored_audio_matches_ready_responses(client, openai_fake, arena_env):
     from pathlib import Path
 
     files = stored_files(Path(arena_env["ARENA_DATA_DIR"]) / "audio")
-    assert len(files) == 2 + 2  # two prompts and two answers, nothing left over
+    # two prompts and two answers (FLAC), and each prompt as the model hears it (WAV at its
+    # input rate, kept for the next model), nothing left over
+    assert sorted(file.suffix for file in files) == [".flac"] * (2 + 2) + [".wav"] * 2
 
 
 def test_an_upload_replaces_a_failed_inference(client, openai_fake):

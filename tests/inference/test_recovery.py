@@ -149,4 +149,5 @@ def test_a_job_whose_messages_were_dropped_is_brought_to_done_exactly_once(
     assert [(row.status, row.attempts, row.claim_token) for row in rows] == [("ready", 1, None)] * 3
     assert len(control.requests) == 3  # one request per response, none twice
     audio = stored_files(Path(arena_env["ARENA_DATA_DIR"]) / "audio")
-    assert len(audio) == 3 + 3  # the prompts and exactly one answer each
+    # the prompts and exactly one answer each (FLAC), each prompt converted once (WAV)
+    assert sorted(file.suffix for file in audio) == [".flac"] * (3 + 3) + [".wav"] * 3

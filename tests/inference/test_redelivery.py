@@ -99,4 +99,5 @@ def test_a_task_whose_worker_is_killed_completes_exactly_once(client, db, arena_
     assert db.scalar(select(Response.attempts).where(Response.id == ids[0])) == 1
     assert len(control.requests) == 2  # the killed attempt and the one that finished
     audio = stored_files(Path(arena_env["ARENA_DATA_DIR"]) / "audio")
-    assert len(audio) == 2  # the prompt and exactly one answer
+    # the prompt and exactly one answer (FLAC), and the prompt converted for the model (WAV)
+    assert sorted(file.suffix for file in audio) == [".flac", ".flac", ".wav"]
