@@ -40,15 +40,15 @@ from google import genai
 from google.genai import types
 
 from app.inference.adapters.base import PermanentError, TransientError, error_for_status
-from app.inference.adapters.gemini import _HINTS, _name, _usage
+from app.inference.adapters.gemini import FINISH_HINTS, enum_name, usage_counts
 from app.inference.adapters.openai_chat_audio import (
     NO_KEY,
-    _api_error,
-    _client,
-    _describe,
-    _error_message,
-    _get,
-    _short,
+    api_error,
+    openai_client,
+    describe_error,
+    error_message,
+    get_field,
+    shorten,
 )
 from app.inference.gemini_client import client_for, gemini_errors
 from app.judges.audio import JudgeAudio, Layout
@@ -171,7 +171,7 @@ def ask_gemini(config: GeminiPairwise, audio: JudgeAudio, environ: Mapping[str, 
             _delete(client, file)
     text, finish_reason = gemini_text(response)
     return JudgeReply(text=text, model_version=response.model_version,
-                      usage=_usage(response.usage_metadata), prompt_version=prompt.version,
+                      usage=usage_counts(response.usage_metadata), prompt_version=prompt.version,
                       finish_reason=finish_reason)
 
 
@@ -207,7 +207,7 @@ def _delete(client: genai.Client, file: types.File) -> None:
         client.files.delete(name=file.name)
     except Exception as exc:  # noqa: BLE001 — never let cleanup hide the answer or its error
         log.warning("could not delete the judge's uploaded audio %s: %s", file.name,
-                    _describe(exc))
+                    describe_error(exc))
 
 
 def gemini_text(response: types.GenerateContentResponse) -> tuple[str, str | None]:
@@ -216,17 +216,17 @@ def gemini_text(response: types.GenerateContentResponse) -> tuple[str, str | Non
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         why = f" ({feedback.block_reason_message})" if feedback.block_reason_message else ""
-        raise PermanentError(f"the prompt was blocked: {_name(feedback.block_reason)}"
+        raise PermanentError(f"the prompt was blocked: {enum_name(feedback.block_reason)}"
                              f"{why}")
     if not response.candidates:
         raise PermanentError("Gemini returned no candidates (no answer and no block reason)")
     candidate = response.candidates[0]
-    reason = _name(candidate.finish_reason) if candidate.finish_reason else None
+    reason = enum_name(candidate.finish_reason) if candidate.finish_reason else None
     parts = candidate.content.parts if candidate.content and candidate.content.parts else []
     text = "".join(part.text for part in parts if part.text and not part.thought).strip()
     if not text:
         raise PermanentError(f"Gemini returned no answer text (finish reason {reason or 'none'})"
-                             + _HINTS.get(reason or "", ""))
+                             + FINISH_HINTS.get(reason or "", ""))
     return text, reason
 
 
@@ -235,7 +235,7 @@ def gemini_text(response: types.GenerateContentResponse) -> tuple[str, str | Non
 def ask_openai(config: OpenAIPairwise, audio: JudgeAudio, environ: Mapping[str, str]
                ) -> JudgeReply:
     api_key = secret(config.api_key_env, environ) if config.api_key_env else NO_KEY
-    client = _client(config.base_url, api_key, config.timeout_s)
+    client = openai_client(config.base_url, api_key, config.timeout_s)
     prompt = pairwise_prompt(config)
     content = [openai_part(part) for part in request_parts(prompt, audio, config.audio_layout)]
     with openai_errors(config.base_url, config.timeout_s):
@@ -261,15 +261,15 @@ def openai_errors(base_url: str, timeout_s: float) -> Iterator[None]:
     try:
         yield
     except openai.APIStatusError as exc:  # RateLimitError, InternalServerError, ... included
-        raise error_for_status(exc.status_code, _error_message(exc), exc.response.headers,
+        raise error_for_status(exc.status_code, error_message(exc), exc.response.headers,
                                exc.body) from exc
     except openai.APITimeoutError as exc:  # before APIConnectionError, its base class
         raise TransientError(f"{base_url} did not answer within {timeout_s:g} s") from exc
     except openai.APIConnectionError as exc:
         raise TransientError(f"could not reach {base_url}: "
-                             f"{_describe(exc.__cause__ or exc)}") from exc
+                             f"{describe_error(exc.__cause__ or exc)}") from exc
     except openai.APIError as exc:  # a reply the SDK could not read
-        raise _api_error(exc) from exc
+        raise api_error(exc) from exc
     except json.JSONDecodeError as exc:  # a 200 that says application/json but is not
         raise PermanentError(f"{base_url} answered with broken JSON: {exc}") from exc
 
@@ -280,19 +280,19 @@ def openai_text(base_url: str, response: Any) -> tuple[str, str | None]:
     (judges, dataset LLM)."""
     if not hasattr(response, "choices"):  # the SDK hands over a body it cannot parse as is
         raise PermanentError(f"{base_url} did not answer with a chat completion: "
-                             f"{_short(str(response))!r}")
+                             f"{shorten(str(response))!r}")
     choices = list(response.choices or [])
     if not choices:
         raise PermanentError(f"{base_url} answered with no choices")
     choice = choices[0]
-    message = _get(choice, "message")
-    reason = _get(choice, "finish_reason")
-    text = _content_text(_get(message, "content")).strip()
+    message = get_field(choice, "message")
+    reason = get_field(choice, "finish_reason")
+    text = _content_text(get_field(message, "content")).strip()
     if text:
         return text, reason
-    refusal = _get(message, "refusal")
+    refusal = get_field(message, "refusal")
     if refusal:
-        raise PermanentError(f"the model refused: {_short(str(refusal))!r}")
+        raise PermanentError(f"the model refused: {shorten(str(refusal))!r}")
     if reason == "content_filter":
         raise PermanentError("the answer was blocked by the provider's content filter "
                              "(finish_reason content_filter)")
@@ -307,9 +307,9 @@ def _content_text(content: Any) -> str:
         for part in content:
             if isinstance(part, str):
                 pieces.append(part)
-            elif _get(part, "type") in (None, "text", "output_text") and \
-                    isinstance(_get(part, "text"), str):
-                pieces.append(_get(part, "text"))
+            elif get_field(part, "type") in (None, "text", "output_text") and \
+                    isinstance(get_field(part, "text"), str):
+                pieces.append(get_field(part, "text"))
         return "".join(pieces)
     return ""
 

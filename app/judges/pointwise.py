@@ -37,8 +37,8 @@ from google.genai import types
 
 from app.audio.codec import read_canonical, wav_bytes
 from app.inference.adapters.base import AdapterError, PermanentError
-from app.inference.adapters.gemini import _usage
-from app.inference.adapters.openai_chat_audio import NO_KEY, _client, _short
+from app.inference.adapters.gemini import usage_counts
+from app.inference.adapters.openai_chat_audio import NO_KEY, openai_client, shorten
 from app.inference.gemini_client import client_for, gemini_errors
 from app.judges.audio import JUDGE_RATE, prepare
 from app.judges.clients import (
@@ -214,7 +214,7 @@ def _ask_gemini(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s:
         response = client.models.generate_content(
             model=stage.model, contents=[types.Content(role="user", parts=sent)])
     text, _ = gemini_text(response)
-    return StageReply(text, _usage(response.usage_metadata))
+    return StageReply(text, usage_counts(response.usage_metadata))
 
 
 def _ask_openai(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s: float
@@ -223,7 +223,7 @@ def _ask_openai(stage: Stage, api_key: str, parts: list[str | bytes], timeout_s:
     (gpt-4o-audio-preview, Qwen2.5-Omni) otherwise may answer in speech. OpenAI's examples put
     the text before the audio."""
     base_url = stage.base_url or ""
-    client = _client(base_url, api_key, timeout_s)
+    client = openai_client(base_url, api_key, timeout_s)
     texts = [part for part in parts if isinstance(part, str)]
     clips = [part for part in parts if isinstance(part, bytes)]
     request: dict = {"model": stage.model}
@@ -242,12 +242,12 @@ def transcription(stage: Stage, api_key: str, wav: bytes, timeout_s: float) -> S
     """The transcription API's text; an empty one is a response without words, not a failure
     (Whisper answers "" for silence)."""
     base_url = stage.base_url or ""
-    client = _client(base_url, api_key, timeout_s)
+    client = openai_client(base_url, api_key, timeout_s)
     with openai_errors(base_url, timeout_s):
         response = client.audio.transcriptions.create(
             model=stage.model, file=("response.wav", wav, WAV), response_format="json")
     text = getattr(response, "text", None)
     if not isinstance(text, str):
         raise PermanentError(f"{base_url} did not answer with a transcription: "
-                             f"{_short(str(response))!r}")
+                             f"{shorten(str(response))!r}")
     return StageReply(text.strip() or NO_SPEECH, int_usage(getattr(response, "usage", None)))

@@ -301,11 +301,11 @@ def test_missing_api_key_is_permanent_and_names_the_variable(fake, control, prom
 
 
 def test_one_client_per_endpoint_key_and_timeout():
-    first = openai_chat_audio._client("http://127.0.0.1:9/v1", "key", 5.0)
+    first = openai_chat_audio.openai_client("http://127.0.0.1:9/v1", "key", 5.0)
 
-    assert openai_chat_audio._client("http://127.0.0.1:9/v1", "key", 5.0) is first
-    assert openai_chat_audio._client("http://127.0.0.1:9/v1", "key", 6.0) is not first
-    assert openai_chat_audio._client("http://127.0.0.1:9/v1", "other", 5.0) is not first
+    assert openai_chat_audio.openai_client("http://127.0.0.1:9/v1", "key", 5.0) is first
+    assert openai_chat_audio.openai_client("http://127.0.0.1:9/v1", "key", 6.0) is not first
+    assert openai_chat_audio.openai_client("http://127.0.0.1:9/v1", "other", 5.0) is not first
     assert first.max_retries == 0
 
 

@@ -116,7 +116,7 @@ class StructuredLLM:
     def _gemini(self, system: str | None, user: str, schema: dict[str, Any]) -> Answer:
         from google.genai import types
 
-        from app.inference.adapters.gemini import _usage
+        from app.inference.adapters.gemini import usage_counts
         from app.inference.gemini_client import client_for, gemini_errors
         from app.judges.clients import gemini_text
 
@@ -128,19 +128,19 @@ class StructuredLLM:
                 config=types.GenerateContentConfig(
                     system_instruction=system, temperature=config.temperature,
                     response_mime_type="application/json", response_json_schema=schema))
-        usage = _usage(response.usage_metadata)
+        usage = usage_counts(response.usage_metadata)
         spent = Usage(usage.get("prompt_token_count", 0),
                       usage.get("candidates_token_count", 0), 1)
         return Answer(_answered(lambda: gemini_text(response)), spent)
 
     def _openai(self, system: str | None, user: str, schema: dict[str, Any],
                 name: str) -> Answer:
-        from app.inference.adapters.openai_chat_audio import NO_KEY, _client
+        from app.inference.adapters.openai_chat_audio import NO_KEY, openai_client
         from app.judges.clients import int_usage, openai_errors, openai_text
 
         config = self.config
         base_url = config.base_url or OPENAI_URL
-        client = _client(base_url, self.api_key or NO_KEY, config.timeout_s)
+        client = openai_client(base_url, self.api_key or NO_KEY, config.timeout_s)
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": user}]
         extra: dict[str, Any] = {}

@@ -300,7 +300,7 @@ class GeminiSpeech(TTS):
     def speak(self, script: ScriptLine) -> Spoken:
         from google.genai import types
 
-        from app.inference.adapters.gemini import _audio, _usage
+        from app.inference.adapters.gemini import reply_audio, usage_counts
         from app.inference.gemini_client import client_for, gemini_errors
 
         request = self.request(script)
@@ -322,10 +322,10 @@ class GeminiSpeech(TTS):
                  and (part.inline_data.mime_type or "").lower().startswith("audio/")]
         if not blobs:
             raise PermanentError(f"{self.config.model} answered with no audio")
-        audio = _audio(blobs)
+        audio = reply_audio(blobs)
         data = pcm16_to_wav(audio["audio"], audio["pcm_rate"]) if audio["pcm_rate"] else \
             audio["audio"]
-        usage = _usage(response.usage_metadata)
+        usage = usage_counts(response.usage_metadata)
         return Spoken(data, request, Usage(usage.get("prompt_token_count", 0),
                                            usage.get("candidates_token_count", 0), 1))
 
@@ -346,11 +346,11 @@ class OpenAISpeech(TTS):
         return request
 
     def speak(self, script: ScriptLine) -> Spoken:
-        from app.inference.adapters.openai_chat_audio import NO_KEY, _client
+        from app.inference.adapters.openai_chat_audio import NO_KEY, openai_client
         from app.judges.clients import openai_errors
 
         request = self.request(script)
-        client = _client(self.config.base_url, self._key(self.config.api_key_env) or NO_KEY,
+        client = openai_client(self.config.base_url, self._key(self.config.api_key_env) or NO_KEY,
                          self.config.timeout_s)
         with openai_errors(self.config.base_url, self.config.timeout_s):
             response = client.audio.speech.create(**request)

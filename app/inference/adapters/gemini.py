@@ -78,15 +78,15 @@ class Gemini(Adapter):
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
             why = f" ({feedback.block_reason_message})" if feedback.block_reason_message else ""
-            raise PermanentError(f"blocked: {_name(feedback.block_reason)}{why}")
+            raise PermanentError(f"blocked: {enum_name(feedback.block_reason)}{why}")
         if not response.candidates:
             raise PermanentError("Gemini returned no candidates (no answer and no block reason)")
         candidate = response.candidates[0]
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
         if not parts:
-            reason = _name(candidate.finish_reason) if candidate.finish_reason else "none given"
+            reason = enum_name(candidate.finish_reason) if candidate.finish_reason else "none given"
             raise PermanentError(f"Gemini returned an empty answer (finish reason {reason})"
-                                 + _HINTS.get(reason, ""))
+                                 + FINISH_HINTS.get(reason, ""))
 
         transcript = "".join(part.text for part in parts
                              if part.text is not None and not part.thought).strip()
@@ -96,10 +96,10 @@ class Gemini(Adapter):
         if not audio:
             raise PermanentError(self._text_only(transcript))
         return Generated(
-            **_audio(audio),
+            **reply_audio(audio),
             transcript=transcript or None,
             model_version=response.model_version,
-            usage=_usage(response.usage_metadata),
+            usage=usage_counts(response.usage_metadata),
         )
 
     def _text_only(self, transcript: str) -> str:
@@ -112,13 +112,13 @@ class Gemini(Adapter):
         return f"the model answered in text only ({said}); the arena needs a spoken answer: {fix}"
 
 
-_HINTS = {
+FINISH_HINTS = {
     "MAX_TOKENS": ": the answer ran out of tokens; raise max_output_tokens or leave it unset",
     "SAFETY": ": the answer was withheld by Gemini's safety filters",
 }
 
 
-def _audio(blobs: list[types.Blob]) -> dict[str, Any]:
+def reply_audio(blobs: list[types.Blob]) -> dict[str, Any]:
     """Raw PCM parts are joined into one answer; otherwise the first audio file is the answer."""
     first_type, rate = _pcm_type(blobs[0].mime_type or "")
     if first_type not in PCM_TYPES:
@@ -150,7 +150,7 @@ def _pcm_type(mime_type: str) -> tuple[str, int]:
     return base.lower(), rate
 
 
-def _usage(metadata: types.GenerateContentResponseUsageMetadata | None) -> dict[str, int]:
+def usage_counts(metadata: types.GenerateContentResponseUsageMetadata | None) -> dict[str, int]:
     """The token counts (prompt_token_count, candidates_token_count, total_token_count, ...)."""
     if metadata is None:
         return {}
@@ -163,6 +163,6 @@ def _start(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _name(value: Any) -> str:
+def enum_name(value: Any) -> str:
     """An SDK enum's wire name ("SAFETY"), or the raw value when the SDK does not know it."""
     return str(getattr(value, "value", value))

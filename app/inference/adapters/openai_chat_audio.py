@@ -61,7 +61,7 @@ _clients: dict[tuple[str, str, float], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(base_url: str, api_key: str, timeout_s: float) -> openai.OpenAI:
+def openai_client(base_url: str, api_key: str, timeout_s: float) -> openai.OpenAI:
     """One pooled client per endpoint, key and timeout in each process: a benchmark sends about
     a hundred requests a second, and a client per call would open a connection per call. SDK
     retries are off; the Celery task owns retrying."""
@@ -85,7 +85,7 @@ class OpenAIChatAudio(Adapter):
     def generate(self, prompt: PromptAudio) -> Generated:
         config = self.config
         api_key = self.secret(config.api_key_env) or NO_KEY  # a missing secret is permanent
-        client = _client(config.base_url, api_key, config.timeout_s)
+        client = openai_client(config.base_url, api_key, config.timeout_s)
         body = self._request_bytes(prompt)
         try:
             # The SDK's own POST, as `chat.completions.create` makes it, with the body already
@@ -101,16 +101,16 @@ class OpenAIChatAudio(Adapter):
             return self._from_completion(
                 client.post("/chat/completions", content=body, cast_to=object))
         except openai.APIStatusError as exc:  # RateLimitError, InternalServerError, ... included
-            raise error_for_status(exc.status_code, _error_message(exc), exc.response.headers,
+            raise error_for_status(exc.status_code, error_message(exc), exc.response.headers,
                                    exc.body) from exc
         except openai.APITimeoutError as exc:  # before APIConnectionError, its base class
             raise TransientError(f"{config.base_url} did not answer within "
                                  f"{config.timeout_s:g} s") from exc
         except openai.APIConnectionError as exc:
             raise TransientError(f"could not reach {config.base_url}: "
-                                 f"{_describe(exc.__cause__ or exc)}") from exc
+                                 f"{describe_error(exc.__cause__ or exc)}") from exc
         except openai.APIError as exc:  # an error event inside a stream, or an unreadable reply
-            raise _api_error(exc) from exc
+            raise api_error(exc) from exc
         except json.JSONDecodeError as exc:  # a 200 that says application/json but is not
             raise PermanentError(f"{config.base_url} answered with broken JSON: {exc}") from exc
 
@@ -120,7 +120,7 @@ class OpenAIChatAudio(Adapter):
         try:
             httpx.get(url, timeout=PROBE_TIMEOUT_S)
         except httpx.HTTPError as exc:
-            return f"{url} did not answer: {_describe(exc)}"
+            return f"{url} did not answer: {describe_error(exc)}"
         return None
 
     def _request_bytes(self, prompt: PromptAudio) -> bytes:
@@ -158,28 +158,28 @@ class OpenAIChatAudio(Adapter):
         not JSON as text)."""
         if not isinstance(response, dict) or "choices" not in response:
             raise PermanentError(f"{self.config.base_url} did not answer with a chat completion: "
-                                 f"{_short(str(response))!r}")
+                                 f"{shorten(str(response))!r}")
         choices = response["choices"] if isinstance(response["choices"], list) else []
         for choice in choices:
-            message = _get(choice, "message")
-            audio = _get(message, "audio")
-            encoded = _get(audio, "data")
+            message = get_field(choice, "message")
+            audio = get_field(message, "audio")
+            encoded = get_field(audio, "data")
             if not encoded:
                 continue
             data = _decode([encoded])
             # A file header wins over the config; without one, "pcm16" means raw PCM, and
             # anything else is passed on as a file for the caller to judge.
             raw = not _is_file(data) and self.config.audio_format == "pcm16"
-            words = [_get(audio, "transcript"), _get(message, "content")]
-            words += [_get(_get(other, "message"), "content") for other in choices
-                      if _get(other, "index") == _get(choice, "index")]
+            words = [get_field(audio, "transcript"), get_field(message, "content")]
+            words += [get_field(get_field(other, "message"), "content") for other in choices
+                      if get_field(other, "index") == get_field(choice, "index")]
             return Generated(audio=data, pcm_rate=self.config.pcm_sample_rate if raw else None,
                              transcript=_first_text(words),
                              model_version=_text(response.get("model")),
                              usage=_plain(response.get("usage")))
         raise PermanentError(_no_audio([
-            (_get(c, "finish_reason"), _get(_get(c, "message"), "refusal"),
-             _get(_get(c, "message"), "content")) for c in choices]))
+            (get_field(c, "finish_reason"), get_field(get_field(c, "message"), "refusal"),
+             get_field(get_field(c, "message"), "content")) for c in choices]))
 
     def _from_stream(self, chunks: Any) -> Generated:
         streamed: dict[int, _Streamed] = defaultdict(_Streamed)
@@ -192,21 +192,21 @@ class OpenAIChatAudio(Adapter):
             usage = getattr(chunk, "usage", None) or usage  # the last chunk, choices empty
             audio_chunk = getattr(chunk, "modality", None) == "audio"  # vLLM-Omni
             for choice in getattr(chunk, "choices", None) or []:
-                into = streamed[_get(choice, "index") or 0]
-                into.finish_reason = _get(choice, "finish_reason") or into.finish_reason
-                delta = _get(choice, "delta")
-                audio = _get(delta, "audio")
-                content = _get(delta, "content")
-                if _get(audio, "data"):
-                    into.audio.append(_get(audio, "data"))
-                if _get(audio, "transcript"):
-                    into.transcript.append(_get(audio, "transcript"))
+                into = streamed[get_field(choice, "index") or 0]
+                into.finish_reason = get_field(choice, "finish_reason") or into.finish_reason
+                delta = get_field(choice, "delta")
+                audio = get_field(delta, "audio")
+                content = get_field(delta, "content")
+                if get_field(audio, "data"):
+                    into.audio.append(get_field(audio, "data"))
+                if get_field(audio, "transcript"):
+                    into.transcript.append(get_field(audio, "transcript"))
                 if content and audio_chunk:
                     into.audio.append(content)
                 elif content:
                     into.text.append(content)
-                if _get(delta, "refusal"):
-                    into.refusal.append(_get(delta, "refusal"))
+                if get_field(delta, "refusal"):
+                    into.refusal.append(get_field(delta, "refusal"))
         for index in sorted(streamed):
             found = streamed[index]
             if not found.audio:
@@ -234,7 +234,7 @@ class _Streamed:
     finish_reason: str | None = None
 
 
-def _get(obj: Any, name: str) -> Any:
+def get_field(obj: Any, name: str) -> Any:
     """A field of an SDK object, of a dict (a reply read as JSON; older SDKs give a streamed
     `delta.audio` as one) or None."""
     if obj is None:
@@ -330,16 +330,16 @@ def _no_audio(choices: list[tuple[str | None, str | None, str | None]]) -> str:
         elif finish_reason:
             reasons.append(f"finish_reason {finish_reason}")
         if refusal:
-            reasons.append(f"refused: {_short(refusal)!r}")
+            reasons.append(f"refused: {shorten(refusal)!r}")
         elif text:
-            reasons.append(f"text only: {_short(text)!r}")
+            reasons.append(f"text only: {shorten(text)!r}")
     detail = "; ".join(dict.fromkeys(reasons)) or "no reason given"
     return (f"the reply holds no audio in any of its {len(choices)} choice(s) ({detail}); "
             f"does the model speak, and does the server support modalities "
             f"[\"text\", \"audio\"]?")
 
 
-def _api_error(exc: openai.APIError) -> AdapterError:
+def api_error(exc: openai.APIError) -> AdapterError:
     """An error the server sent as a stream event, or a reply the SDK could not read. An event
     that names an HTTP status is classified by it; a bare one is a server-side failure."""
     body = exc.body
@@ -351,7 +351,7 @@ def _api_error(exc: openai.APIError) -> AdapterError:
     return TransientError(f"the server reported an error mid-reply: {exc.message}")
 
 
-def _error_message(exc: openai.APIStatusError) -> str:
+def error_message(exc: openai.APIStatusError) -> str:
     """The server's own message ({"error": {"message": ...}}), not the SDK's repr of the body."""
     body = exc.body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
@@ -359,10 +359,10 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-def _short(text: str, limit: int = 200) -> str:
+def shorten(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
