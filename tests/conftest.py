@@ -195,6 +195,20 @@ def _wait_until_idle(timeout: float = 30) -> None:
 
 
 @pytest.fixture
+def settings_env(monkeypatch):
+    """Change settings for one test: settings_env(ARENA_ARENA__GOLD_SHARE="1", ...)."""
+    from app.config import get_settings
+
+    def set_env(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield set_env
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def db(arena_env):
     from app.db.session import new_session
 

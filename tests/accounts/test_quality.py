@@ -7,7 +7,6 @@ import re
 import time
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -17,19 +16,6 @@ from tests.conftest import ADMIN, with_csrf
 
 def battle_token(html: str) -> str:
     return re.search(r'data-battle="([^"]+)"', html)[1]
-
-
-@pytest.fixture
-def settings_env(monkeypatch):
-    from app.config import get_settings
-
-    def set_env(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-
-    yield set_env
-    get_settings.cache_clear()
 
 
 def board_votes(client, wanted: int, timeout: float = 90) -> int:

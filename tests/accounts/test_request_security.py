@@ -7,7 +7,6 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -22,19 +21,6 @@ def battle_token(html: str) -> str:
 def log_in(client, username: str, password: str):
     return client.post("/login", data={"username": username, "password": password},
                        follow_redirects=False)
-
-
-@pytest.fixture
-def settings_env(monkeypatch):
-    from app.config import get_settings
-
-    def set_env(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-
-    yield set_env
-    get_settings.cache_clear()
 
 
 def test_forms_without_the_page_token_are_refused(client, seeded, db):

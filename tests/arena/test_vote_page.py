@@ -121,29 +121,22 @@ def test_the_vote_carries_how_the_clips_were_heard(client, seeded, db):
 
 
 def test_the_server_refuses_a_vote_before_both_answers_were_heard(client, seeded, db,
-                                                                   monkeypatch):
-    from app.config import get_settings
-
-    monkeypatch.setenv("ARENA_ARENA__REQUIRE_LISTENING", "true")
-    monkeypatch.setenv("ARENA_ARENA__LISTEN_FRACTION", "0.5")
-    get_settings.cache_clear()
-    try:
-        token = battle_token(open_page(client))
-        blind = client.post(f"/arena/battles/{token}/vote", data={"outcome": "a"})
-        assert blind.status_code == 409
-        assert blind.json()["message"].startswith("listen to answer A and B before you vote")
-        # Heard through play events, then the vote reports B to the (half-way) fraction.
-        client.post(f"/arena/battles/{token}/plays", data={"heard_a": "1", "ended_a": "true"})
-        half = client.post(f"/arena/battles/{token}/vote", data={"outcome": "a", "heard_b": "0.3"})
-        assert half.status_code == 409 and "listen to answer B before" in half.json()["message"]
-        assert db.execute(text("SELECT count(*) FROM votes")).scalar() == 0
-        counted = client.post(f"/arena/battles/{token}/vote",
-                              data={"outcome": "a", "heard_b": "0.5"})
-        assert counted.status_code == 200, counted.text
-        assert db.execute(text("SELECT count(*) FROM votes")).scalar() == 1
-        assert play_row(db, token)["b_heard"] == 0.5
-    finally:
-        get_settings.cache_clear()
+                                                                   settings_env):
+    settings_env(ARENA_ARENA__REQUIRE_LISTENING="true", ARENA_ARENA__LISTEN_FRACTION="0.5")
+    token = battle_token(open_page(client))
+    blind = client.post(f"/arena/battles/{token}/vote", data={"outcome": "a"})
+    assert blind.status_code == 409
+    assert blind.json()["message"].startswith("listen to answer A and B before you vote")
+    # Heard through play events, then the vote reports B to the (half-way) fraction.
+    client.post(f"/arena/battles/{token}/plays", data={"heard_a": "1", "ended_a": "true"})
+    half = client.post(f"/arena/battles/{token}/vote", data={"outcome": "a", "heard_b": "0.3"})
+    assert half.status_code == 409 and "listen to answer B before" in half.json()["message"]
+    assert db.execute(text("SELECT count(*) FROM votes")).scalar() == 0
+    counted = client.post(f"/arena/battles/{token}/vote",
+                          data={"outcome": "a", "heard_b": "0.5"})
+    assert counted.status_code == 200, counted.text
+    assert db.execute(text("SELECT count(*) FROM votes")).scalar() == 1
+    assert play_row(db, token)["b_heard"] == 0.5
 
 
 def test_skip_serves_the_next_battle_and_the_skipped_one_cannot_be_voted(client, seeded, db):
