@@ -221,7 +221,13 @@ def test_demo_runs_votes_stops_cleanly_and_keeps_its_data(start_demo, tmp_path):
             assert clip.headers["content-type"] == "audio/flac"
             assert clip.content[:4] == b"fLaC" and len(clip.content) > 1000
 
-        voted = http.post(f"/arena/battles/{battle_token}/vote", data={"outcome": "a"},
+        # As the page sends it: the vote with how the clips were heard (the demo, like any
+        # deployment, refuses a vote before both answers were heard).
+        unheard = http.post(f"/arena/battles/{battle_token}/vote", data={"outcome": "a"},
+                            headers={"HX-Request": "true"})
+        assert unheard.status_code == 409, unheard.text
+        voted = http.post(f"/arena/battles/{battle_token}/vote",
+                          data={"outcome": "a", "heard_a": "1", "heard_b": "1"},
                           headers={"HX-Request": "true"})
         assert voted.status_code == 200, voted.text
         revealed = {side: re.search(rf'class="model-{side}">([^<]+)<', voted.text)
