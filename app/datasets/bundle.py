@@ -32,8 +32,9 @@ class _ManifestLines:
         return f"line {number}: "
 
 
-def parse_manifest(text: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; a line that is not a JSON object fails."""
+def parse_objects(text: str, source: str, empty: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of JSONL text: a line that is not a JSON
+    object fails, named by `source` (a file name); no object at all fails with `empty`."""
     rows: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -41,13 +42,17 @@ def parse_manifest(text: str) -> list[tuple[int, dict[str, Any]]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{MANIFEST} line {number}: not valid JSON ({exc.msg})") from exc
+            raise InvalidInput(f"{source} line {number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(value, dict):
-            raise InvalidInput(f"{MANIFEST} line {number}: expected a JSON object")
+            raise InvalidInput(f"{source} line {number}: expected a JSON object")
         rows.append((number, value))
     if not rows:
-        raise InvalidInput(f"{MANIFEST} is empty")
+        raise InvalidInput(empty)
     return rows
+
+
+def parse_manifest(text: str) -> list[tuple[int, dict[str, Any]]]:
+    return parse_objects(text, MANIFEST, f"{MANIFEST} is empty")
 
 
 def _clean_relative(relative: str) -> str:

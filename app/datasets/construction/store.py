@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from app.datasets.bundle import parse_objects
 from app.errors import InvalidInput
 
 
@@ -55,20 +56,7 @@ def read_jsonl(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path} line {number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(value, dict):
-            raise InvalidInput(f"{path} line {number}: expected a JSON object")
-        rows.append((number, value))
-    if not rows:
-        raise InvalidInput(f"{path} holds no {what}")
-    return rows
+    return parse_objects(path.read_text(encoding="utf-8"), str(path), f"{path} holds no {what}")
 
 
 def progress(total: int, initial: int, unit: str) -> tqdm:
