@@ -99,7 +99,7 @@ def vote(request: Request, token: str, session: SessionDep, settings: SettingsDe
     plays.record(session, battle, listening)
     if settings.arena.require_listening:
         plays.check_heard(session, battle, settings.arena.listen_fraction)
-    battle, vote_row = service.record_vote(session, token, rater, outcome, settings)
+    vote_row = service.record_vote(session, battle, rater, outcome, settings)
     session.commit()
     schedule_refresh(settings.arena.leaderboard_debounce_seconds)
     revealed = {"a": battle.model_a.name, "b": battle.model_b.name}

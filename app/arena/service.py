@@ -221,12 +221,12 @@ def prepare_clips(session: Session, battle: Battle | None, storage: AudioStorage
 
 
 def record_vote(
-    session: Session, token: str, rater: Rater, outcome: str, settings: Settings
-) -> tuple[Battle, Vote]:
+    session: Session, battle: Battle, rater: Rater, outcome: str, settings: Settings
+) -> Vote:
+    """Count `rater`'s vote on `battle` (from `battle_for`): once, and only while it is open."""
     allowed = ALLOWED_OUTCOMES[settings.arena.outcomes]
     if outcome not in allowed:
         raise InvalidInput(f"outcome must be one of: {', '.join(allowed)}")
-    battle = battle_for(session, token, rater, settings)
     plays.end(session, battle, "voted")  # refuses a battle already voted, skipped or reported
     vote = Vote(battle_id=battle.id, rater_id=rater.id, outcome=outcome, created_at=utcnow())
     session.add(vote)
@@ -237,4 +237,4 @@ def record_vote(
         raise Conflict("you have already voted on this battle") from exc
     if battle.gold_bad_slot is not None:
         quality.grade(session, rater, settings)
-    return battle, vote
+    return vote
