@@ -35,8 +35,10 @@ def arena(client, db):
     return ids
 
 
-def insert_votes(db, votes):
-    """votes: (prompt key, model a id, model b id, outcome, rater name), in log order."""
+def insert_votes(db, votes, ids=None):
+    """votes: (prompt key, model a id, model b id, outcome, rater name), in log order; `ids`:
+    the vote ids to give them (as concurrent writers can commit them out of order), else the
+    next from the sequence."""
     for number, (prompt, a, b, outcome, rater) in enumerate(votes):
         db.execute(text("""
             WITH p AS (SELECT id FROM prompts WHERE key = :prompt),
@@ -48,10 +50,11 @@ def insert_votes(db, votes):
                           (SELECT id FROM responses WHERE prompt_id = p.id AND model_id = :a),
                           (SELECT id FROM responses WHERE prompt_id = p.id AND model_id = :b),
                           :a, :b, r.id, now(), now() + interval '1 hour' FROM p, r RETURNING id, rater_id)
-            INSERT INTO votes (battle_id, rater_id, outcome, created_at)
-            SELECT id, rater_id, :outcome, now() FROM battle"""),
+            INSERT INTO votes (id, battle_id, rater_id, outcome, created_at)
+            SELECT COALESCE(CAST(:vote_id AS bigint), nextval(pg_get_serial_sequence('votes', 'id'))),
+                   id, rater_id, :outcome, now() FROM battle"""),
             {"prompt": prompt, "a": a, "b": b, "outcome": outcome, "rater": rater,
-             "token": f"t{number}-{random.random()}"})
+             "token": f"t{number}-{random.random()}", "vote_id": ids[number] if ids else None})
     db.commit()
 
 
@@ -189,22 +192,7 @@ def test_the_log_is_read_in_vote_order_without_flagged_raters(db, arena):
     insert_votes(db, votes[:38])
     first = db.execute(text("SELECT max(id) FROM votes")).scalar()
     # the last two votes written in the opposite order of their ids
-    for vote_id, (prompt, a, b, outcome, rater) in ((first + 9, votes[39]), (first + 4, votes[38])):
-        db.execute(text("""
-            WITH p AS (SELECT id FROM prompts WHERE key = :prompt),
-                 r AS (SELECT id FROM raters WHERE name = :rater),
-                 battle AS (
-                   INSERT INTO battles (token, prompt_id, response_a_id, response_b_id, model_a_id,
-                                        model_b_id, rater_id, served_at, expires_at)
-                   SELECT :token, p.id,
-                          (SELECT id FROM responses WHERE prompt_id = p.id AND model_id = :a),
-                          (SELECT id FROM responses WHERE prompt_id = p.id AND model_id = :b),
-                          :a, :b, r.id, now(), now() + interval '1 hour' FROM p, r RETURNING id, rater_id)
-            INSERT INTO votes (id, battle_id, rater_id, outcome, created_at)
-            SELECT :vote_id, id, rater_id, :outcome, now() FROM battle"""),
-            {"prompt": prompt, "a": a, "b": b, "outcome": outcome, "rater": rater,
-             "token": f"late-{vote_id}", "vote_id": vote_id})
-    db.commit()
+    insert_votes(db, [votes[39], votes[38]], ids=[first + 9, first + 4])
 
     log = read_log(db, first + 9)
     assert list(zip(log.model_a.tolist(), log.model_b.tolist())) == [(v[1], v[2]) for v in votes]
