@@ -120,10 +120,8 @@ def create_app(control: Control) -> FastAPI:
         if behaviour == "slow":
             await asyncio.sleep(3)
             behaviour = "ok"
-        if behaviour in _ERRORS:
-            return _ERRORS[behaviour]()
-        if behaviour.startswith("429:"):
-            return _rate_limited(behaviour.removeprefix("429:"))
+        if (failure := _failure(behaviour)) is not None:
+            return failure
         if behaviour == "from_schema":
             schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
             seed = "\n".join(str(m.get("content")) for m in body.get("messages") or [])
@@ -146,10 +144,8 @@ def create_app(control: Control) -> FastAPI:
         behaviour = control.next_behaviour({
             "path": request.url.path, "headers": dict(request.headers), "file": file,
             "form": {name: value for name, value in form.items() if isinstance(value, str)}})
-        if behaviour in _ERRORS:
-            return _ERRORS[behaviour]()
-        if behaviour.startswith("429:"):
-            return _rate_limited(behaviour.removeprefix("429:"))
+        if (failure := _failure(behaviour)) is not None:
+            return failure
         if file is None or "model" not in form:
             return _error(400, "you must provide a file and a model", "invalid_request_error")
         text = behaviour.removeprefix("text:") if behaviour.startswith("text:") else TRANSCRIPT
@@ -163,10 +159,8 @@ def create_app(control: Control) -> FastAPI:
             body = None
         behaviour = control.next_behaviour({"path": request.url.path, "json": body,
                                             "headers": dict(request.headers)})
-        if behaviour in _ERRORS:
-            return _ERRORS[behaviour]()
-        if behaviour.startswith("429:"):
-            return _rate_limited(behaviour.removeprefix("429:"))
+        if (failure := _failure(behaviour)) is not None:
+            return failure
         if not isinstance(body, dict) or not body.get("input") or not body.get("voice"):
             return _error(400, "you must provide input and voice", "invalid_request_error")
         if behaviour == "bad_audio":
@@ -199,6 +193,15 @@ _ERRORS = {
     "400": lambda: _error(400, "Invalid value for 'audio.voice'.", "invalid_request_error",
                           param="audio.voice", code="invalid_value"),
 }
+
+
+def _failure(behaviour: str) -> JSONResponse | None:
+    """The error reply a queued behaviour asks for ("500", "429:<seconds>", ...), if any."""
+    if behaviour in _ERRORS:
+        return _ERRORS[behaviour]()
+    if behaviour.startswith("429:"):
+        return _rate_limited(behaviour.removeprefix("429:"))
+    return None
 
 
 def _rate_limited(seconds: str) -> JSONResponse:
