@@ -99,6 +99,18 @@ def pcm16_wav(pcm: bytes, rate: int) -> bytes:
     return header + pcm
 
 
+def mono_at(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Float samples at any rate (mono, or channels in the last axis) -> float64 mono at
+    `target` Hz, with NaN and infinities made silent or full scale."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    if rate != target and len(samples):
+        samples = soxr.resample(samples, rate, target, quality="HQ")
+    return samples.astype(np.float64)
+
+
 def read_canonical(data: bytes) -> tuple[np.ndarray, int]:
     samples, rate = sf.read(io.BytesIO(data), dtype="float32")
     return samples, int(rate)

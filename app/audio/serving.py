@@ -30,11 +30,10 @@ import struct
 
 import numpy as np
 import soundfile as sf
-import soxr
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from app.audio import loudness
-from app.audio.codec import read_canonical
+from app.audio.codec import mono_at, read_canonical
 from app.audio.storage import AudioStorage
 
 PROCESSING_VERSION = 1
@@ -72,17 +71,7 @@ def read(storage: AudioStorage, source_key: str) -> bytes:
 
 def render(samples: np.ndarray, rate: int) -> bytes:
     """Samples at any rate (mono, or channels in the last axis) -> the served FLAC bytes."""
-    return flac_bytes(level(trim(_mono_at_served_rate(samples, rate), SERVED_RATE), SERVED_RATE))
-
-
-def _mono_at_served_rate(samples: np.ndarray, rate: int) -> np.ndarray:
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1, dtype=np.float32)
-    samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-    if rate != SERVED_RATE and len(samples):
-        samples = soxr.resample(samples, rate, SERVED_RATE, quality="HQ")
-    return samples.astype(np.float64)
+    return flac_bytes(level(trim(mono_at(samples, rate, SERVED_RATE), SERVED_RATE), SERVED_RATE))
 
 
 def trim(samples: np.ndarray, rate: int) -> np.ndarray:

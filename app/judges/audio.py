@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import soxr
 
 from app.audio import loudness
-from app.audio.codec import read_canonical, wav_bytes
+from app.audio.codec import mono_at, read_canonical, wav_bytes
 from app.judges.prompts import AudioSlot
 
 JUDGE_RATE = 16_000
@@ -90,13 +89,7 @@ def judge_audio(prompt: bytes, first: bytes, second: bytes) -> JudgeAudio:
 def prepare(samples: np.ndarray, rate: int) -> np.ndarray:
     """Float samples at any rate (mono, or channels in the last axis) -> float64 mono at 16 kHz,
     loudness-normalised and within [-1, 1]."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1, dtype=np.float32)
-    samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-    if rate != JUDGE_RATE and len(samples):
-        samples = soxr.resample(samples, rate, JUDGE_RATE, quality="HQ")
-    samples = samples.astype(np.float64)
+    samples = mono_at(samples, rate, JUDGE_RATE)
     return np.clip(samples * 10 ** (gain_db(samples, JUDGE_RATE) / 20), -1.0, 1.0)
 
 
