@@ -23,11 +23,11 @@ from typing import IO, Any
 from sqlalchemy import ColumnElement, Connection, Select, select
 from sqlalchemy.orm import Session
 
-from app.datasets.schemas import DOMAIN_ALIASES
-from app.db.models import DOMAINS, LEVELS, Battle, Prompt, Rater
-from app.db.session import get_engine
 from app.audio.storage import AudioStorage
+from app.db.models import Battle, Prompt, Rater
+from app.db.session import get_engine
 from app.errors import ArenaError, InvalidInput
+from app.leaderboard.service import PROMPT_FIELDS, parse_slice
 
 BATCH = 5_000  # rows fetched from the server-side cursor at a time
 COPY_CHUNK = 1 << 20  # bytes of a staged index file sent at a time
@@ -82,18 +82,10 @@ def _clean(value: str | None) -> str | None:
 def parse_filters(*, domain: str | None = None, level: str | None = None,
                   task: str | None = None, language: str | None = None,
                   dataset: str | None = None) -> Filters:
-    """The prompt fields of the query: a clear error for a domain or level that is not one."""
-    domain, level = _clean(domain), _clean(level)
-    if domain is not None:
-        if domain.lower() not in DOMAIN_ALIASES:
-            raise InvalidInput(f"domain {domain!r} is not one of {', '.join(DOMAINS)}")
-        domain = DOMAIN_ALIASES[domain.lower()]
-    if level is not None:
-        level = f"L{level}" if level.isdigit() else level.upper()
-        if level not in LEVELS:
-            raise InvalidInput(f"level {level!r} is not one of {', '.join(LEVELS)}")
-    return Filters(domain=domain, level=level, task=_clean(task), language=_clean(language),
-                   dataset=_clean(dataset))
+    """The prompt fields of the query, checked as the leaderboard checks its slices."""
+    chosen = parse_slice(domain=domain, level=level, task=task, language=language,
+                         dataset=dataset)
+    return Filters(**{name: getattr(chosen, name) for name in PROMPT_FIELDS})
 
 
 def check_rater(session: Session, rater: str | None) -> str:

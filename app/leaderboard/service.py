@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from app.config import LeaderboardSettings
 from app.db.base import utcnow
-from app.db.models import LeaderboardSnapshot, Prompt, Rater, SpeechModel, Vote
+from app.datasets.schemas import DOMAIN_ALIASES
+from app.db.models import DOMAINS, LEVELS, LeaderboardSnapshot, Prompt, Rater, SpeechModel, Vote
 from app.errors import InvalidInput
 from app.ratings import board
 from app.ratings.elo import INITIAL, K, SCORE_A, replay
@@ -306,12 +307,20 @@ def as_json(snapshot: LeaderboardSnapshot, chosen: Slice) -> dict[str, Any]:
 
 
 def parse_slice(**filters: str | None) -> Slice:
+    """A slice from query parameters (blank means unset), or a clear error: a domain as the
+    dataset import names it (aliases and case allowed), a level L1-L4 (or 1-4)."""
     values = {name: (value.strip() or None) if isinstance(value, str) else value
               for name, value in filters.items()}
+    if values.get("domain") is not None:
+        domain = DOMAIN_ALIASES.get(values["domain"].lower())
+        if domain is None:
+            raise InvalidInput(f"domain {filters['domain']!r} is not one of {', '.join(DOMAINS)}")
+        values["domain"] = domain
     if values.get("level") is not None:
-        values["level"] = values["level"].upper()
-        if values["level"] not in ("L1", "L2", "L3", "L4"):
-            raise InvalidInput(f"level {filters['level']!r} is not one of L1, L2, L3, L4")
+        level = values["level"].upper()
+        values["level"] = f"L{level}" if level.isdigit() else level
+        if values["level"] not in LEVELS:
+            raise InvalidInput(f"level {filters['level']!r} is not one of {', '.join(LEVELS)}")
     values["rater"] = values.get("rater") or "all"
     unknown = set(values) - {f.name for f in fields(Slice)}
     if unknown:

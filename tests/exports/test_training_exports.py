@@ -169,7 +169,7 @@ def test_scores_hold_judge_scores_and_human_ratings(client, arena_log, tmp_path,
 
 @pytest.mark.parametrize("path, params, message", [
     ("/api/v1/exports/preferences", {"rater": "nobody"}, "rater 'nobody' is neither"),
-    ("/api/v1/exports/preferences", {"level": "5"}, "level 'L5' is not one of"),
+    ("/api/v1/exports/preferences", {"level": "5"}, "level '5' is not one of"),
     ("/api/v1/exports/scores", {"domain": "sports"}, "domain 'sports' is not one of"),
     ("/api/v1/exports/preferences", {"after_id": "-3"}, "after_id"),
 ])

@@ -124,10 +124,18 @@ def test_etag_gives_304_until_the_table_changes(client, db, arena):
     ({"level": "L9"}, "L9"),
     ({"format": "xml"}, "format"),
     ({"domain": "education", "level": "5"}, "'5'"),
+    ({"domain": "cooking"}, "domain 'cooking' is not one of education"),
 ])
 def test_bad_parameters_get_a_clear_422(client, arena, query, needle):
     reply = client.get("/api/v1/leaderboard", params=query)
     assert reply.status_code == 422 and needle in reply.json()["message"]
+
+
+def test_a_slice_may_be_named_as_the_import_names_it(client, db, arena):
+    insert_votes(db, random_votes(arena, 30))
+    plain = client.get("/api/v1/leaderboard", params={"domain": "education", "level": "L1"})
+    loose = client.get("/api/v1/leaderboard", params={"domain": " Education ", "level": "1"})
+    assert loose.status_code == 200 and loose.json() == plain.json()
 
 
 @pytest.mark.parametrize("query,needle", [
